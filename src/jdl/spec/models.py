@@ -1,0 +1,410 @@
+"""Pydantic models of the evaluation spec (DESIGN.md §3).
+
+Every key has a default except what only the analyst can know (id, title,
+organisation, the data, the cohort period). Method names (matchers, propensity
+models, estimators, measures, covariates) are plain strings here and are
+checked against the registries by `jdl.engine.check_spec`, so that adding a
+method never touches the spec package.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from jdl.durations import Duration
+
+SPEC_VERSION = 1
+
+REGIONS = (
+    "North East",
+    "North West",
+    "Yorkshire and the Humber",
+    "East Midlands",
+    "West Midlands",
+    "East of England",
+    "London",
+    "South East",
+    "South West",
+    "Wales",
+)
+
+
+def _parse_duration(value: Any) -> Duration:
+    if isinstance(value, Duration):
+        return value
+    return Duration.parse(value)
+
+
+DurationField = Annotated[
+    Duration,
+    BeforeValidator(_parse_duration),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\s*\d+\s*[dwmy]\s*$",
+            "description": "a whole number and a unit: d, w, m or y (e.g. 1y, 6m)",
+        }
+    ),
+]
+
+
+class SpecModel(BaseModel):
+    """Base of every spec section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class NationalRecords(SpecModel):
+    """The national offending records: a people table and an events table."""
+
+    people: str = Field(description="people table: a Parquet/CSV file, a folder of partitions or a glob")
+    events: str = Field(description="events table: a Parquet/CSV file, a folder of partitions or a glob")
+
+
+class DataSpec(SpecModel):
+    """Where the data are: national records plus a cohort file, or one table (table mode)."""
+
+    national_records: NationalRecords | None = Field(
+        None, description="record mode: the national people and events tables"
+    )
+    cohort: str | None = Field(None, description="the organisation's cohort submission (CSV or Excel)")
+    table: str | None = Field(None, description="table mode: one row per unit")
+    id: str | None = Field(None, description="table mode: the unit id column")
+    treatment: str | None = Field(None, description="table mode: the 0/1 treatment column")
+    rejects_limit: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="fail when more than this share of cohort rows are rejected as unusable",
+    )
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> DataSpec:
+        national = self.national_records is not None or self.cohort is not None
+        table = self.table is not None
+        if national and table:
+            raise ValueError(
+                "give either national_records + cohort (record mode) or table + id + treatment "
+                "(table mode), not both"
+            )
+        if table and (self.id is None or self.treatment is None):
+            raise ValueError("table mode needs all of table, id and treatment")
+        if not table and (self.national_records is None or self.cohort is None):
+            raise ValueError(
+                "record mode needs both national_records {people, events} and cohort; "
+                "for one-row-per-unit data use table + id + treatment"
+            )
+        return self
+
+    @property
+    def mode(self) -> Literal["records", "table"]:
+        return "table" if self.table is not None else "records"
+
+
+LinkageRule = Literal["pnc_id", "exact_identity", "fuzzy_identity"]
+
+
+class LinkageSpec(SpecModel):
+    """How submitted people are linked to national person ids."""
+
+    rules: list[LinkageRule] = Field(
+        default_factory=lambda: ["pnc_id", "exact_identity", "fuzzy_identity"],
+        min_length=1,
+        description="linkage rules, applied in order; a person linked by one rule is not re-linked",
+    )
+    fuzzy_threshold: float = Field(
+        0.92, gt=0, le=1, description="minimum name similarity (Jaro-Winkler) for fuzzy_identity"
+    )
+
+    @field_validator("rules")
+    @classmethod
+    def _no_repeats(cls, rules: list[str]) -> list[str]:
+        if len(set(rules)) != len(rules):
+            raise ValueError("each linkage rule may appear once")
+        return rules
+
+
+class Period(SpecModel):
+    """A closed range of dates (YYYY-MM-DD)."""
+
+    from_: dt.date = Field(alias="from", description="first index date included")
+    to: dt.date = Field(description="last index date included")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Period:
+        if self.to < self.from_:
+            raise ValueError(f"period ends ({self.to}) before it starts ({self.from_})")
+        return self
+
+
+class CohortSpec(SpecModel):
+    """Who is in the treatment group and which index event each person has."""
+
+    index: str = Field(
+        "first_index_after_intervention_start",
+        description="rule choosing each participant's index event (see `jdl.cohort` registry)",
+    )
+    period: Period | None = Field(None, description="index dates must fall in this period")
+    index_window: DurationField = Field(
+        Duration(1, "y"),
+        description="a participant's index event must fall within this long after intervention_start",
+    )
+    min_size: int = Field(60, ge=1, description="minimum treatment group after matching (JDL: 60)")
+    min_age: int = Field(18, ge=0, description="minimum age at the index date (JDL: adults, 18)")
+
+
+class ComparisonPoolSpec(SpecModel):
+    """Where the comparison group is drawn from."""
+
+    regions: Literal["national"] | list[str] = Field(
+        "national", description="'national' or a list of regions the comparison pool is drawn from"
+    )
+
+    @field_validator("regions")
+    @classmethod
+    def _known_regions(cls, regions: str | list[str]) -> str | list[str]:
+        if isinstance(regions, list):
+            unknown = [r for r in regions if r not in REGIONS]
+            if unknown:
+                raise ValueError(
+                    f"unknown region(s) {unknown}; allowed: {', '.join(REGIONS)} (or 'national')"
+                )
+            if not regions:
+                raise ValueError("give at least one region, or 'national'")
+        return regions
+
+
+class CovariateSpec(SpecModel):
+    """A covariate measured at the index date; a bare name is short for {name: NAME}."""
+
+    name: str = Field(description="covariate name (see `jdl.measures` registry) or a table column")
+    window: DurationField | None = Field(
+        None, description="look-back window before the index date; none means the whole history"
+    )
+
+
+def _covariate_from_string(value: Any) -> Any:
+    return {"name": value} if isinstance(value, str) else value
+
+
+CovariateEntry = Annotated[
+    CovariateSpec,
+    BeforeValidator(_covariate_from_string, json_schema_input_type=str | CovariateSpec),
+]
+
+DEFAULT_COVARIATES = (
+    "age_at_index",
+    "sex",
+    "ethnicity",
+    "index_offence_group",
+    "index_disposal",
+    "prior_proven_offences",
+    "prior_custodial_sentences",
+    "years_since_first_offence",
+    "copas_rate",
+)
+
+
+class PropensitySpec(SpecModel):
+    """The propensity score: fitted by a model, or read from a column."""
+
+    model: str | None = Field(None, description="propensity model name (default: logistic)")
+    column: str | None = Field(None, description="use a score already in the data instead of a model")
+    link: Literal["logit", "linear_logit"] = Field(
+        "linear_logit",
+        description="match on the score (logit) or on its linear predictor (linear_logit)",
+    )
+
+    @model_validator(mode="after")
+    def _model_or_column(self) -> PropensitySpec:
+        if self.model is not None and self.column is not None:
+            raise ValueError("give either model or column, not both")
+        return self
+
+    @property
+    def model_name(self) -> str:
+        return self.model or "logistic"
+
+
+class CaliperSpec(SpecModel):
+    """The largest allowed distance between matched units."""
+
+    width: float = Field(gt=0, description="caliper width")
+    scale: Literal["logit_sd", "sd", "absolute"] = Field(
+        "logit_sd",
+        description="logit_sd: SDs of the logit of the score; sd: SDs of the distance matched on; "
+        "absolute: distance units",
+    )
+
+
+class MatchingSpec(SpecModel):
+    """How the comparison group is matched to the treatment group."""
+
+    method: str = Field("nearest_neighbour", description="matcher name (see `jdl.matching` registry)")
+    propensity: PropensitySpec = Field(
+        default_factory=PropensitySpec, description="the score matched on"
+    )
+    estimand: Literal["ATT", "ATC", "ATE"] = Field(
+        "ATT",
+        description="ATT: effect on the treated (JDL); ATC: on the comparison group; ATE: on all",
+    )
+    ratio: int = Field(1, ge=1, le=100, description="comparison units per treated unit")
+    replace: bool = Field(False, description="whether a comparison unit may be matched more than once")
+    caliper: CaliperSpec | None = Field(None, description="no caliper when absent")
+    exact: list[str] = Field(default_factory=list, description="covariates matched exactly")
+    order: Literal["largest", "smallest", "random", "data"] = Field(
+        "largest", description="order in which treated units choose their matches"
+    )
+    discard: Literal["none", "treated", "control", "both"] = Field(
+        "none", description="drop units outside common support of the score"
+    )
+    seed: int = Field(2013, description="seed for random ordering and any other randomness")
+
+
+class MeasureSpec(SpecModel):
+    """An outcome measure; a bare name is short for {name: NAME}."""
+
+    name: str = Field(description="measure name (see `jdl.measures` registry) or a table column")
+
+
+def _measure_from_string(value: Any) -> Any:
+    return {"name": value} if isinstance(value, str) else value
+
+
+MeasureEntry = Annotated[
+    MeasureSpec,
+    BeforeValidator(_measure_from_string, json_schema_input_type=str | MeasureSpec),
+]
+
+DEFAULT_MEASURES = (
+    "reoffending_rate",
+    "reoffending_frequency",
+    "days_to_first_reoffence",
+    "custody_rate",
+    "custody_frequency",
+    "first_reoffence_severity",
+)
+
+
+class OutcomesSpec(SpecModel):
+    """The follow-up window and the outcome measures."""
+
+    follow_up: DurationField = Field(Duration(1, "y"), description="follow-up window after the index date")
+    waiting_period: DurationField = Field(
+        Duration(6, "m"), description="further time for an offence in the window to be proven"
+    )
+    measures: list[MeasureEntry] = Field(
+        default_factory=lambda: [MeasureSpec(name=n) for n in DEFAULT_MEASURES],
+        min_length=1,
+        description="outcome measures: names, or {name: NAME}",
+    )
+    primary: str = Field("reoffending_rate", description="the pre-specified headline measure")
+
+    @model_validator(mode="after")
+    def _primary_is_measured(self) -> OutcomesSpec:
+        names = [m.name for m in self.measures]
+        if len(set(names)) != len(names):
+            raise ValueError("each measure may appear once")
+        if self.primary not in names:
+            raise ValueError(f"primary measure {self.primary!r} is not among measures {names}")
+        return self
+
+
+VarianceMethod = Literal["pair_cluster_robust", "robust", "bootstrap"]
+
+
+class VarianceSpec(SpecModel):
+    """How the standard error is computed; a bare method name is short for {method: NAME}."""
+
+    method: VarianceMethod = Field(
+        "pair_cluster_robust",
+        description="pair_cluster_robust: clustered on matched sets; robust: heteroskedasticity-"
+        "robust; bootstrap: resampling",
+    )
+    reps: int = Field(999, ge=50, description="bootstrap replicates")
+    seed: int = Field(2013, description="bootstrap seed")
+
+
+def _variance_from_string(value: Any) -> Any:
+    return {"method": value} if isinstance(value, str) else value
+
+
+class EstimatorSpec(SpecModel):
+    """How the difference between the groups is estimated."""
+
+    method: str = Field("weighted_difference", description="estimator name (see `jdl.estimation`)")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="confidence level of the intervals")
+    variance: Annotated[
+        VarianceSpec,
+        BeforeValidator(_variance_from_string, json_schema_input_type=VarianceMethod | VarianceSpec),
+    ] = Field(default_factory=VarianceSpec, description="a method name, or {method, reps, seed}")
+
+
+class ReportSpec(SpecModel):
+    """The published report."""
+
+    template: str = Field("jdl_standard", description="a folder under report_templates/ or a path")
+    formats: list[Literal["html", "markdown", "json"]] = Field(
+        default_factory=lambda: ["html", "markdown", "json"],
+        min_length=1,
+        description="report files written",
+    )
+
+
+class Spec(SpecModel):
+    """One evaluation."""
+
+    spec_version: Literal[1] = Field(SPEC_VERSION, description="version of the spec format")
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", description="slug naming the evaluation")
+    title: str = Field(description="title of the evaluation, as published")
+    organisation: str = Field(description="the organisation whose work is evaluated")
+    extends: str | None = Field(None, description="base spec whose keys this one overrides")
+    data: DataSpec = Field(
+        description="national_records + cohort (record mode) or table + id + treatment (table mode)"
+    )
+    linkage: LinkageSpec = Field(default_factory=LinkageSpec, description=LinkageSpec.__doc__)
+    cohort: CohortSpec = Field(default_factory=CohortSpec, description=CohortSpec.__doc__)
+    comparison_pool: ComparisonPoolSpec = Field(
+        default_factory=ComparisonPoolSpec, description=ComparisonPoolSpec.__doc__
+    )
+    covariates: list[CovariateEntry] = Field(
+        default_factory=lambda: [CovariateSpec(name=n) for n in DEFAULT_COVARIATES],
+        min_length=1,
+        description="covariates matched on: names, or {name, window}",
+    )
+    matching: MatchingSpec = Field(default_factory=MatchingSpec, description=MatchingSpec.__doc__)
+    outcomes: OutcomesSpec = Field(default_factory=OutcomesSpec, description=OutcomesSpec.__doc__)
+    estimator: EstimatorSpec = Field(
+        default_factory=EstimatorSpec, description=EstimatorSpec.__doc__
+    )
+    report: ReportSpec = Field(default_factory=ReportSpec, description=ReportSpec.__doc__)
+
+    @model_validator(mode="after")
+    def _record_mode_needs_period(self) -> Spec:
+        if self.data.mode == "records" and self.cohort.period is None:
+            raise ValueError("cohort.period {from, to} is required with national records")
+        names = [c.name for c in self.covariates]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"covariates: each covariate may appear once; repeated: {repeated}")
+        missing_exact = [e for e in self.matching.exact if e not in names]
+        if missing_exact:
+            raise ValueError(f"matching.exact names {missing_exact}, which are not covariates {names}")
+        return self
+
+    @property
+    def covariate_names(self) -> list[str]:
+        return [c.name for c in self.covariates]
