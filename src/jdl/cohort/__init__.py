@@ -1,0 +1,31 @@
+"""Index events, participants' index rules, the comparison pool and eligibility."""
+
+from jdl.cohort.index_events import (
+    EVENT_COLUMNS_FOR_INDEX,
+    INDEX_COLUMNS,
+    candidate_index_rows,
+    resolve_occasions,
+)
+from jdl.cohort.selection import (
+    INDEX_RULES,
+    TreatmentIndex,
+    choose_pool_index,
+    choose_treatment_index,
+    eligibility_reasons,
+    get_index_rule,
+    whole_years_between,
+)
+
+__all__ = [
+    "EVENT_COLUMNS_FOR_INDEX",
+    "INDEX_COLUMNS",
+    "INDEX_RULES",
+    "TreatmentIndex",
+    "candidate_index_rows",
+    "choose_pool_index",
+    "choose_treatment_index",
+    "eligibility_reasons",
+    "get_index_rule",
+    "resolve_occasions",
+    "whole_years_between",
+]

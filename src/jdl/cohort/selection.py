@@ -1,0 +1,167 @@
+"""Choosing each person's index event: participants by an index rule, the pool by first event.
+
+Participants' index rules are registered by name (the spec's `cohort.index`).
+The comparison pool is everyone else with an index event in the period, each
+at their first one, so both groups enter at a comparable point of a criminal
+career.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from jdl.durations import Duration
+from jdl.errors import JdlUserError
+
+
+@dataclass(frozen=True)
+class IndexRule:
+    name: str
+    description: str
+    choose: Callable[[pd.DataFrame, Duration], pd.DataFrame]
+
+
+INDEX_RULES: dict[str, IndexRule] = {}
+
+
+def register_index_rule(rule: IndexRule) -> IndexRule:
+    if rule.name in INDEX_RULES:
+        raise ValueError(f"index rule {rule.name!r} is already registered")
+    INDEX_RULES[rule.name] = rule
+    return rule
+
+
+def get_index_rule(name: str) -> IndexRule:
+    try:
+        return INDEX_RULES[name]
+    except KeyError:
+        raise JdlUserError.single(
+            "spec cohort.index",
+            "unknown index rule",
+            value=name,
+            allowed=", ".join(sorted(INDEX_RULES)),
+        ) from None
+
+
+def _first_after_start(pairs: pd.DataFrame, window: Duration) -> pd.DataFrame:
+    start = pairs["intervention_start"]
+    in_window = (pairs["index_date"] >= start) & (pairs["index_date"] <= window.add_to(start))
+    chosen = pairs.loc[in_window].sort_values(["row_number", "index_date"], kind="mergesort")
+    return chosen.drop_duplicates("row_number", keep="first")
+
+
+def _latest_before_start(pairs: pd.DataFrame, window: Duration) -> pd.DataFrame:
+    start = pairs["intervention_start"]
+    earliest = start - (window.add_to(start) - start)
+    in_window = (pairs["index_date"] <= start) & (pairs["index_date"] >= earliest)
+    chosen = pairs.loc[in_window].sort_values(["row_number", "index_date"], kind="mergesort")
+    return chosen.drop_duplicates("row_number", keep="last")
+
+
+register_index_rule(
+    IndexRule(
+        "first_index_after_intervention_start",
+        "the first index event on or after intervention_start, within cohort.index_window",
+        _first_after_start,
+    )
+)
+register_index_rule(
+    IndexRule(
+        "latest_index_before_intervention_start",
+        "the latest index event on or before intervention_start, within cohort.index_window before it",
+        _latest_before_start,
+    )
+)
+
+
+@dataclass(frozen=True)
+class TreatmentIndex:
+    chosen: pd.DataFrame  # row_number, person_id, intervention_start, index columns
+    not_found: pd.DataFrame  # row_number, reason
+
+
+def choose_treatment_index(
+    linked: pd.DataFrame,
+    occasions: pd.DataFrame,
+    *,
+    rule_name: str,
+    window: Duration,
+    period_from: dt.date,
+    period_to: dt.date,
+) -> TreatmentIndex:
+    """Each linked participant's index event under the named rule, inside the period."""
+    rule = get_index_rule(rule_name)
+    in_period = occasions[
+        (occasions["index_date"] >= pd.Timestamp(period_from))
+        & (occasions["index_date"] <= pd.Timestamp(period_to))
+    ]
+    pairs = linked[["row_number", "person_id", "intervention_start"]].merge(
+        in_period, on="person_id", how="inner"
+    )
+    chosen = rule.choose(pairs, window).reset_index(drop=True)
+    missing = linked.loc[~linked["row_number"].isin(chosen["row_number"]), ["row_number"]].copy()
+    missing["reason"] = (
+        f"no index event (conviction, caution or release from custody) between {period_from} and "
+        f"{period_to} matching the rule {rule_name} ({rule.description}, window {window})"
+    )
+    return TreatmentIndex(chosen, missing.reset_index(drop=True))
+
+
+def choose_pool_index(
+    occasions: pd.DataFrame,
+    *,
+    exclude_person_ids: pd.Series,
+    period_from: dt.date,
+    period_to: dt.date,
+) -> pd.DataFrame:
+    """Everyone else's first index event in the period."""
+    in_period = occasions[
+        (occasions["index_date"] >= pd.Timestamp(period_from))
+        & (occasions["index_date"] <= pd.Timestamp(period_to))
+        & ~occasions["person_id"].isin(exclude_person_ids)
+    ]
+    first = in_period.sort_values(["person_id", "index_date"], kind="mergesort").drop_duplicates(
+        "person_id", keep="first"
+    )
+    return first.reset_index(drop=True)
+
+
+def eligibility_reasons(
+    index_table: pd.DataFrame,
+    people: pd.DataFrame,
+    *,
+    min_age: int,
+    regions: list[str] | None,
+    apply_regions: bool,
+) -> pd.Series:
+    """The reason each person is ineligible (<NA> when eligible), aligned with `index_table`.
+
+    `people` holds person_id, date_of_birth, region. Age is whole years at the
+    index date, as a person counts birthdays.
+    """
+    merged = index_table[["person_id", "index_date"]].merge(
+        people[["person_id", "date_of_birth", "region"]], on="person_id", how="left"
+    )
+    reasons = pd.Series(pd.NA, index=index_table.index, dtype="string")
+    no_person = merged["date_of_birth"].isna().to_numpy()
+    reasons[no_person] = "no date of birth in the people table"
+    age = whole_years_between(merged["date_of_birth"], merged["index_date"])
+    too_young = (age < min_age).fillna(False).to_numpy() & reasons.isna().to_numpy()
+    reasons[too_young] = f"under {min_age} at the index date"
+    if apply_regions and regions is not None:
+        outside = (~merged["region"].isin(regions)).to_numpy() & reasons.isna().to_numpy()
+        reasons[outside] = "region outside comparison_pool.regions"
+    return reasons
+
+
+def whole_years_between(earlier: pd.Series, later: pd.Series) -> pd.Series:
+    """Completed years from `earlier` to `later` (birthday arithmetic)."""
+    years = later.dt.year - earlier.dt.year
+    before_birthday = (later.dt.month < earlier.dt.month) | (
+        (later.dt.month == earlier.dt.month) & (later.dt.day < earlier.dt.day)
+    )
+    return (years - before_birthday.astype("Int64")).astype("Float64")

@@ -1,0 +1,35 @@
+"""Covariates and outcomes as window aggregates of events around the index date."""
+
+from jdl.measures.covariates import (
+    COVARIATES,
+    Covariate,
+    CovariateContext,
+    compute_covariates,
+    covariate_column,
+    get_covariate,
+)
+from jdl.measures.outcomes import (
+    MEASURES,
+    Measure,
+    OutcomeColumn,
+    compute_outcomes,
+    follow_up_complete,
+    get_measure,
+    proven_reoffences,
+)
+
+__all__ = [
+    "COVARIATES",
+    "MEASURES",
+    "Covariate",
+    "CovariateContext",
+    "Measure",
+    "OutcomeColumn",
+    "compute_covariates",
+    "compute_outcomes",
+    "covariate_column",
+    "follow_up_complete",
+    "get_covariate",
+    "get_measure",
+    "proven_reoffences",
+]
