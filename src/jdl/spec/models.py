@@ -61,6 +61,18 @@ DurationField = Annotated[
 ]
 
 
+class SpecRuleError(ValueError):
+    """Broken rules of one section, each at a key path relative to that section.
+
+    Raised by model validators so that every broken rule is reported, each at
+    its own key (`jdl.spec.problems` expands it into one problem per rule).
+    """
+
+    def __init__(self, violations: list[tuple[tuple[str | int, ...], str]]) -> None:
+        self.violations = violations
+        super().__init__("; ".join(message for _, message in violations))
+
+
 class SpecModel(BaseModel):
     """Base of every spec section: unknown keys are errors, values are immutable."""
 
@@ -100,8 +112,9 @@ class DataSpec(SpecModel):
                 "give either national_records + cohort (record mode) or table + id + treatment "
                 "(table mode), not both"
             )
-        if table and (self.id is None or self.treatment is None):
-            raise ValueError("table mode needs all of table, id and treatment")
+        missing = [key for key in ("id", "treatment") if getattr(self, key) is None]
+        if table and missing:
+            raise ValueError(f"table mode needs table, id and treatment; missing: {', '.join(missing)}")
         if not table and (self.national_records is None or self.cohort is None):
             raise ValueError(
                 "record mode needs both national_records {people, events} and cohort; "
@@ -146,7 +159,7 @@ class Period(SpecModel):
     @model_validator(mode="after")
     def _ordered(self) -> Period:
         if self.to < self.from_:
-            raise ValueError(f"period ends ({self.to}) before it starts ({self.from_})")
+            raise SpecRuleError([(("to",), f"period ends ({self.to}) before it starts ({self.from_})")])
         return self
 
 
@@ -316,10 +329,16 @@ class OutcomesSpec(SpecModel):
     @model_validator(mode="after")
     def _primary_is_measured(self) -> OutcomesSpec:
         names = [m.name for m in self.measures]
-        if len(set(names)) != len(names):
-            raise ValueError("each measure may appear once")
+        violations: list[tuple[tuple[str | int, ...], str]] = []
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            violations.append((("measures",), f"each measure may appear once; repeated: {repeated}"))
         if self.primary not in names:
-            raise ValueError(f"primary measure {self.primary!r} is not among measures {names}")
+            violations.append(
+                (("primary",), f"primary measure {self.primary!r} is not among measures {names}")
+            )
+        if violations:
+            raise SpecRuleError(violations)
         return self
 
 
@@ -394,15 +413,27 @@ class Spec(SpecModel):
 
     @model_validator(mode="after")
     def _record_mode_needs_period(self) -> Spec:
+        violations: list[tuple[tuple[str | int, ...], str]] = []
         if self.data.mode == "records" and self.cohort.period is None:
-            raise ValueError("cohort.period {from, to} is required with national records")
+            violations.append(
+                (("cohort", "period"), "is required with national records: give {from: DATE, to: DATE}")
+            )
         names = [c.name for c in self.covariates]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
-            raise ValueError(f"covariates: each covariate may appear once; repeated: {repeated}")
+            violations.append(
+                (("covariates",), f"each covariate may appear once; repeated: {repeated}")
+            )
         missing_exact = [e for e in self.matching.exact if e not in names]
         if missing_exact:
-            raise ValueError(f"matching.exact names {missing_exact}, which are not covariates {names}")
+            violations.append(
+                (
+                    ("matching", "exact"),
+                    f"names {missing_exact}, which are not among the covariates {names}",
+                )
+            )
+        if violations:
+            raise SpecRuleError(violations)
         return self
 
     @property
