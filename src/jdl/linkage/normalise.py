@@ -1,0 +1,112 @@
+"""Normalised comparison keys shared by candidate selection and the linkage rules.
+
+All functions are vectorised over pandas Series because they run on partitions of
+the national people table (about 10 million rows in all).
+"""
+
+from __future__ import annotations
+
+import functools
+import unicodedata
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+SEX_CODES: dict[str, int] = {"M": 1, "F": 2}
+_NO_SEX = 0
+_BLOCK_STRIDE = 4  # > every sex code, so (days, sex) packs into one int64 without collisions
+MISSING_DAYS = np.iinfo(np.int64).min // _BLOCK_STRIDE
+
+# A PNC ID is written with a 2- or 4-digit year ("09/123456A", "2009/0123456A"); the key
+# keeps the last two year digits and drops the serial's leading zeros so both forms agree.
+_PNC_VALID = r"^(?:19|20)?\d{2}/\d{1,7}[A-Z]$"
+_PNC_PARTS = r"^(?:19|20)?(\d{2})/0*(\d+)([A-Z])$"
+_PNC_KEY = r"\1/\2\3"
+_PNC_SERIAL_DIGITS = 7
+
+
+def _compact_upper(values: pd.Series) -> pa.Array:
+    text = pa.array(values.astype("string[pyarrow]").array)
+    return pc.utf8_upper(pc.replace_substring_regex(text, r"\s", ""))
+
+
+def pnc_match_keys(pnc_ids: pd.Series) -> pd.Series:
+    """Comparable PNC key per value (string dtype), <NA> when blank or not a PNC ID."""
+    # pyarrow compute directly: much faster than the pandas str accessor for regexes.
+    text = _compact_upper(pnc_ids)
+    valid = pc.fill_null(pc.match_substring_regex(text, _PNC_VALID), False)
+    keys = pc.if_else(valid, pc.replace_substring_regex(text, _PNC_PARTS, _PNC_KEY), None)
+    as_pandas = keys.to_pandas(types_mapper=pd.ArrowDtype).array  # .array: keep no index
+    return pd.Series(as_pandas, index=pnc_ids.index, copy=False).astype("string")
+
+
+@functools.lru_cache(maxsize=8)
+def pnc_written_forms(keys: frozenset[str]) -> pa.Array:
+    """Every compact upper-case spelling whose match key is in `keys`.
+
+    Matching raw spellings with isin avoids running a regex replacement over every
+    national record; `pnc_match_keys` on the result gives back exactly `keys`.
+    """
+    forms: list[str] = []
+    for key in keys:
+        year, rest = key.split("/")
+        serial, check = rest[:-1], rest[-1]
+        for century in ("", "19", "20"):
+            for zeros in range(_PNC_SERIAL_DIGITS - len(serial) + 1):
+                forms.append(f"{century}{year}/{'0' * zeros}{serial}{check}")
+    return pa.array(sorted(forms), pa.string())
+
+
+def pnc_in_keys(pnc_ids: pd.Series, keys: frozenset[str]) -> np.ndarray:
+    """Boolean mask: the value's PNC match key is one of `keys` (fast path for big tables)."""
+    if not keys:
+        return np.zeros(len(pnc_ids), dtype=bool)
+    found = pc.is_in(_compact_upper(pnc_ids), value_set=pnc_written_forms(keys))
+    return pc.fill_null(found, False).to_numpy(zero_copy_only=False)
+
+
+def days_since_epoch(dates: pd.Series) -> np.ndarray:
+    """int64 days since 1970-01-01; missing or unparseable dates give a sentinel no key uses."""
+    if not pd.api.types.is_datetime64_any_dtype(dates.dtype):
+        dates = pd.to_datetime(dates, errors="coerce")
+    if isinstance(dates.dtype, pd.DatetimeTZDtype):
+        dates = dates.dt.tz_localize(None)
+    as_days = dates.to_numpy(dtype="datetime64[ns]", na_value=np.datetime64("NaT"))
+    missing = np.isnat(as_days)
+    days = as_days.astype("datetime64[D]").astype(np.int64)
+    days[missing] = MISSING_DAYS
+    return days
+
+
+def sex_codes(sex: pd.Series) -> np.ndarray:
+    """1 for M, 2 for F, 0 for anything else (which then matches no block)."""
+    text = sex.astype("string").str.strip().str.upper()
+    codes = np.full(len(text), _NO_SEX, dtype=np.int64)
+    for value, code in SEX_CODES.items():
+        codes[(text == value).fillna(False).to_numpy(dtype=bool)] = code
+    return codes
+
+
+def block_codes(days: np.ndarray, sexes: np.ndarray) -> np.ndarray:
+    """(date of birth, sex) packed into one int64 so blocks can be matched with isin."""
+    return days * _BLOCK_STRIDE + sexes
+
+
+def normalise_name(name: object) -> str:
+    """Upper-case letters only, accents stripped: "O'Néil" -> "ONEIL", "Smith-Jones" -> "SMITHJONES"."""
+    if name is None or (not isinstance(name, str) and pd.isna(name)):
+        return ""
+    decomposed = unicodedata.normalize("NFKD", str(name))
+    letters = "".join(ch for ch in decomposed if ch.isalpha() and not unicodedata.combining(ch))
+    return letters.upper()
+
+
+def normalise_names(names: pd.Series) -> pd.Series:
+    """`normalise_name` over a Series, computed once per distinct value (names repeat a lot)."""
+    values = names.astype("string")
+    distinct = pd.unique(values.dropna())
+    lookup = {value: normalise_name(value) for value in distinct}
+    result = values.map(lookup).fillna("")
+    return result.astype("string").set_axis(names.index)
