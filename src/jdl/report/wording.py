@@ -1,0 +1,278 @@
+"""The fixed JDL wording: headline sentences, plain-language meaning and caveats.
+
+Every sentence a published report uses about a result lives in the tables of
+this module, so the wording can be audited (and changed) in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from jdl.durations import Duration
+from jdl.report.publishing import display_rule, is_number, publishable_value
+
+# Direction of a confidence interval of the difference (participants minus comparison).
+BELOW_ZERO = "below_zero"
+ABOVE_ZERO = "above_zero"
+SPANS_ZERO = "spans_zero"
+
+# Keyed by (display, direction). {x} and {y} are published, unsigned magnitudes.
+HEADLINE_WORDING: dict[tuple[str, str], str] = {
+    ("percent", BELOW_ZERO): (
+        "{subject} for {participants} is lower than for the matched comparison group: "
+        "lower by between {x} and {y} percentage points. This is a statistically significant result."
+    ),
+    ("percent", ABOVE_ZERO): (
+        "{subject} for {participants} is higher than for the matched comparison group: "
+        "higher by between {x} and {y} percentage points. This is a statistically significant result."
+    ),
+    ("percent", SPANS_ZERO): (
+        "{subject} for {participants} could be lower by as many as {x} percentage points "
+        "or higher by as many as {y} percentage points; "
+        "more people would be needed to determine the direction of the effect."
+    ),
+    ("per_100", BELOW_ZERO): (
+        "{subject} for {participants} is lower than for the matched comparison group: "
+        "lower by between {x} and {y} per 100 people. This is a statistically significant result."
+    ),
+    ("per_100", ABOVE_ZERO): (
+        "{subject} for {participants} is higher than for the matched comparison group: "
+        "higher by between {x} and {y} per 100 people. This is a statistically significant result."
+    ),
+    ("per_100", SPANS_ZERO): (
+        "{subject} for {participants} could be lower by as many as {x} per 100 people "
+        "or higher by as many as {y} per 100 people; "
+        "more people would be needed to determine the direction of the effect."
+    ),
+    ("days", BELOW_ZERO): (
+        "{subject} for {participants} is shorter than for the matched comparison group: "
+        "shorter by between {x} and {y} days. This is a statistically significant result."
+    ),
+    ("days", ABOVE_ZERO): (
+        "{subject} for {participants} is longer than for the matched comparison group: "
+        "longer by between {x} and {y} days. This is a statistically significant result."
+    ),
+    ("days", SPANS_ZERO): (
+        "{subject} for {participants} could be shorter by as many as {x} days "
+        "or longer by as many as {y} days; "
+        "more people would be needed to determine the direction of the effect."
+    ),
+}
+
+# Which two numbers, from (ci_low, ci_high), fill {x} and {y} in each direction. A result
+# flagged not significant whose interval misses zero (possible with some variance methods)
+# keeps the cautious wording, with the bound on the far side of zero shown as 0.
+_MAGNITUDES: dict[str, Callable[[float, float], tuple[float, float]]] = {
+    BELOW_ZERO: lambda low, high: (-high, -low),
+    ABOVE_ZERO: lambda low, high: (low, high),
+    SPANS_ZERO: lambda low, high: (max(-low, 0.0), max(high, 0.0)),
+}
+
+POWER_SENTENCE = (
+    "To detect a difference of this size with 80% confidence (power), "
+    "about {people_needed:,} people would be needed in each group."
+)
+SUPPRESSED_SENTENCE = "{subject} for {participants} is not published: {reason}."
+DEFAULT_SUPPRESSION_REASON = "too few people to publish it without risk of identifying them"
+NOT_ESTIMATED_SENTENCE = "{subject} for {participants} could not be estimated."
+
+# {period} is the follow-up as an adjective ("one-year"). The order is the report's order.
+MEASURE_SUBJECTS: dict[str, str] = {
+    "reoffending_rate": "the {period} proven reoffending rate",
+    "reoffending_frequency": "the {period} proven reoffending frequency",
+    "days_to_first_reoffence": "the average time to first proven reoffence",
+    "custody_rate": "the {period} rate of custodial sentences for proven reoffences",
+    "custody_frequency": "the {period} frequency of custodial sentences for proven reoffences",
+    "first_reoffence_indictable": "the rate of first proven reoffences that were indictable",
+    "first_reoffence_either_way": "the rate of first proven reoffences that were triable either way",
+    "first_reoffence_summary": "the rate of first proven reoffences that were summary offences",
+}
+PARTICIPANTS_BY_POPULATION: dict[str, str] = {
+    "all": "participants",
+    "reoffenders": "participants who reoffended",
+}
+
+# Which interval direction is an improvement, by display (lower is better except for days),
+# for results that do not say so per measure with `lower_is_better`.
+BETTER_DIRECTION: dict[str, str] = {
+    "percent": BELOW_ZERO,
+    "per_100": BELOW_ZERO,
+    "days": ABOVE_ZERO,
+}
+
+IMPROVED = "improved"
+WORSENED = "worsened"
+UNCLEAR = "unclear"
+NOT_PUBLISHED = "not_published"
+
+WHAT_THIS_MEANS: dict[str, tuple[str, ...]] = {
+    IMPROVED: (
+        "The analysis shows a statistically significant improvement in {subject} for the people "
+        "who took part, compared with similar people who did not.",
+        "This is evidence that, for the people analysed, taking part helped. It does not show how "
+        "the support worked, or that the same result would be seen for other people.",
+    ),
+    WORSENED: (
+        "The analysis shows that {subject} was statistically significantly worse for the people "
+        "who took part than for similar people who did not.",
+        "This does not necessarily mean that taking part made things worse: the people who took "
+        "part may differ from the comparison group in ways the records cannot show. The result "
+        "should be considered alongside other evidence about the programme.",
+    ),
+    UNCLEAR: (
+        "The analysis cannot say whether taking part changed {subject}: the difference between "
+        "participants and the matched comparison group is within the range that could arise by "
+        "chance.",
+        "This does not mean the programme had no effect. Evaluating more people would make it "
+        "possible to reach a firmer conclusion.",
+    ),
+    NOT_PUBLISHED: (
+        "The headline result is not published, to protect the privacy of the people involved "
+        "(disclosure control). Other measures, where published, are shown below.",
+    ),
+}
+
+CAVEATS: tuple[str, ...] = (
+    "These results apply only to the people who were matched: participants who could be linked "
+    "to national records, had an eligible index event in the study period and were matched to "
+    "similar people. They may not apply to everyone the organisation works with.",
+    "The analysis measures proven reoffending only. It cannot say that the programme caused any "
+    "other outcomes, such as changes in employment, housing or wellbeing, and it does not show "
+    "how the programme had its effect.",
+    "The comparison group was matched on the characteristics listed in the method section. "
+    "Participants may still differ from the comparison group in ways the records do not show "
+    "(for example motivation to change), and such unobserved differences may remain and affect "
+    "the results.",
+    "Proven reoffending counts only offences that led to a conviction or caution within the "
+    "follow-up and waiting periods; it does not capture all offending.",
+    "A result that is not statistically significant does not show that the programme had no "
+    "effect; it means that more people would be needed to tell.",
+    "Figures are rounded as published: rates to whole percentages, differences in rates to whole "
+    "percentage points, frequencies per 100 people to two decimal places and days to whole days. "
+    "A result shown as * is not published, to protect the privacy of the people involved.",
+)
+
+_NUMBER_WORDS = (
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+)
+_UNIT_ADJECTIVES = {"d": "day", "w": "week", "m": "month", "y": "year"}
+
+
+def period_adjective(follow_up: str) -> str:
+    """'1y' -> 'one-year', '18m' -> '18-month' (as in 'the one-year proven reoffending rate')."""
+    duration = Duration.parse(follow_up)
+    amount = (
+        _NUMBER_WORDS[duration.amount]
+        if duration.amount < len(_NUMBER_WORDS)
+        else str(duration.amount)
+    )
+    return f"{amount}-{_UNIT_ADJECTIVES[duration.unit]}"
+
+
+def measure_subject(measure: Mapping[str, Any], name: str | None, follow_up: str = "1y") -> str:
+    """The noun phrase a sentence about this measure starts with (lower case)."""
+    template = MEASURE_SUBJECTS.get(name or "")
+    if template is None:
+        label = str(measure.get("label") or name or "this measure")
+        return "the " + label[:1].lower() + label[1:]
+    return template.format(period=period_adjective(follow_up))
+
+
+def participants_phrase(measure: Mapping[str, Any], organisation: str | None) -> str:
+    base = PARTICIPANTS_BY_POPULATION.get(str(measure.get("population", "all")), "participants")
+    return f"{organisation} {base}" if organisation else base
+
+
+def interval_direction(measure: Mapping[str, Any]) -> str:
+    """Where the confidence interval lies; a significance flag is needed for a definite direction."""
+    low, high = measure["ci_low"], measure["ci_high"]
+    if measure.get("significant") and high < 0:
+        return BELOW_ZERO
+    if measure.get("significant") and low > 0:
+        return ABOVE_ZERO
+    return SPANS_ZERO
+
+
+def outcome(measure: Mapping[str, Any]) -> str:
+    """Improved / worsened / unclear / not published, for the plain-language section."""
+    if measure.get("suppressed") or not _is_estimated(measure):
+        return NOT_PUBLISHED
+    direction = interval_direction(measure)
+    if direction == SPANS_ZERO:
+        return UNCLEAR
+    return IMPROVED if direction == better_direction(measure) else WORSENED
+
+
+def better_direction(measure: Mapping[str, Any]) -> str:
+    """The measure's own `lower_is_better` when results.json has it, else the display's default."""
+    lower_is_better = measure.get("lower_is_better")
+    if isinstance(lower_is_better, bool):
+        return BELOW_ZERO if lower_is_better else ABOVE_ZERO
+    return BETTER_DIRECTION[str(measure["display"])]
+
+
+def headline_sentence(
+    measure: Mapping[str, Any],
+    *,
+    organisation: str | None = None,
+    name: str | None = None,
+    follow_up: str = "1y",
+) -> str:
+    """The fixed JDL sentence for one measure of results.json.
+
+    `organisation` names the participants ("Example Mentoring participants"); `name` is the
+    measure's key in results["measures"] (it picks the subject phrase; without it the measure's
+    label is used); `follow_up` gives the period adjective ("one-year").
+    """
+    fields = {
+        "subject": measure_subject(measure, name, follow_up),
+        "participants": participants_phrase(measure, organisation),
+    }
+    if measure.get("suppressed"):
+        reason = str(measure.get("suppression_reason") or DEFAULT_SUPPRESSION_REASON).rstrip(".")
+        return _sentence_case(SUPPRESSED_SENTENCE.format(reason=reason, **fields))
+    if not _is_estimated(measure):
+        return _sentence_case(NOT_ESTIMATED_SENTENCE.format(**fields))
+    display = str(measure["display"])
+    display_rule(display)  # an unknown display is reported with the allowed ones
+    direction = interval_direction(measure)
+    x, y = _MAGNITUDES[direction](measure["ci_low"], measure["ci_high"])
+    sentence = HEADLINE_WORDING[(display, direction)].format(
+        x=_published_magnitude(x, display), y=_published_magnitude(y, display), **fields
+    )
+    people_needed = measure.get("people_needed")
+    if direction == SPANS_ZERO and people_needed is not None:
+        sentence += " " + POWER_SENTENCE.format(people_needed=int(people_needed))
+    return _sentence_case(sentence)
+
+
+def what_this_means(
+    measure: Mapping[str, Any], *, name: str | None, follow_up: str
+) -> tuple[str, ...]:
+    subject = measure_subject(measure, name, follow_up)
+    return tuple(
+        _sentence_case(p.format(subject=subject)) for p in WHAT_THIS_MEANS[outcome(measure)]
+    )
+
+
+def _is_estimated(measure: Mapping[str, Any]) -> bool:
+    return is_number(measure.get("ci_low")) and is_number(measure.get("ci_high"))
+
+
+def _published_magnitude(value: float, display: str) -> str:
+    return f"{publishable_value(value, display):,}"
+
+
+def _sentence_case(text: str) -> str:
+    return text[:1].upper() + text[1:]
