@@ -1,0 +1,91 @@
+"""Covariates as a numeric design matrix, like R's model.matrix without the intercept."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from jdl.errors import JdlUserError, Problem
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series)
+
+
+def _levels(series: pd.Series) -> list[object]:
+    """Observed levels: a categorical's own category order, otherwise sorted (as R does)."""
+    observed = set(series.unique())
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return [c for c in series.cat.categories if c in observed]
+    return sorted(observed, key=str)
+
+
+def design_matrix(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Numeric and boolean columns as float; other columns as treatment-contrast dummies.
+
+    Dummies are named f"{column}{level}" with levels sorted (a categorical keeps
+    its category order) and the first level dropped, as R's model.matrix does
+    with treatment contrasts. Missing values, or a column with a single value,
+    are user errors naming the column; all such problems are reported at once.
+    """
+    problems: list[Problem] = []
+    parts: dict[str, np.ndarray] = {}
+    for column in columns:
+        if column not in frame.columns:
+            problems.append(
+                Problem(
+                    f"covariate {column!r}",
+                    "column not found in the data",
+                    allowed=", ".join(map(str, frame.columns)),
+                )
+            )
+            continue
+        series = frame[column]
+        if isinstance(series, pd.DataFrame):
+            problems.append(
+                Problem(
+                    f"covariate {column!r}",
+                    f"the data have {series.shape[1]} columns with this name",
+                    hint="each covariate must be one column; rename or drop the duplicates",
+                )
+            )
+            continue
+        missing = int(series.isna().sum())
+        if missing:
+            problems.append(
+                Problem(
+                    f"covariate {column!r}",
+                    f"{missing} of {len(series)} rows have a missing value",
+                    hint="impute or drop those rows, or leave the covariate out",
+                )
+            )
+            continue
+        if series.nunique(dropna=True) < 2:
+            value = series.iloc[0] if len(series) else None
+            problems.append(
+                Problem(
+                    f"covariate {column!r}",
+                    f"all {len(series)} rows have the same value, so it cannot be adjusted for",
+                    value=value,
+                    hint="leave the covariate out",
+                )
+            )
+            continue
+        if _is_numeric(series):
+            parts[column] = series.to_numpy(dtype=float)
+            continue
+        values = series.to_numpy(dtype=object)
+        for level in _levels(series)[1:]:
+            parts[f"{column}{level}"] = (values == level).astype(float)
+    if problems:
+        raise JdlUserError(problems)
+    names = list(parts)
+    if len(set(names)) != len(names):
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        raise JdlUserError.single(
+            "covariates",
+            "two covariates produce design-matrix columns with the same name",
+            value=duplicated,
+            hint="rename one of the columns or its levels",
+        )
+    return pd.DataFrame(parts, index=frame.index, columns=names)

@@ -1,0 +1,141 @@
+"""Propensity score models: P(treated | covariates)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy.special import expit, logit
+
+from jdl.errors import JdlUserError
+from jdl.matching.registry import Registry
+from jdl.spec.models import PropensitySpec
+
+INTERCEPT = "(Intercept)"
+
+
+@dataclass(frozen=True)
+class PropensityResult:
+    """A fitted (or given) propensity score for every unit, in the order of the input rows."""
+
+    score: np.ndarray = field(repr=False)
+    linear_predictor: np.ndarray = field(repr=False)
+    model: str
+    parameters: dict[str, Any]
+    coefficients: dict[str, float]
+    converged: bool
+
+
+PropensityModel = Callable[[pd.DataFrame, np.ndarray, PropensitySpec, int], PropensityResult]
+
+PROPENSITY_MODELS: Registry[PropensityModel] = Registry(
+    "propensity model", "matching.propensity.model"
+)
+
+
+def _as_treated_array(treated: np.ndarray | pd.Series) -> np.ndarray:
+    values = np.asarray(treated)
+    if values.dtype == bool:
+        return values
+    if not np.isin(values, [0, 1]).all():
+        raise JdlUserError.single(
+            "treatment",
+            "the treatment indicator must be boolean or 0/1",
+            value=sorted(set(np.unique(values).tolist()) - {0, 1})[:5],
+            allowed="True/False or 0/1",
+        )
+    return values.astype(bool)
+
+
+def fit_logistic(
+    X: pd.DataFrame, treated: np.ndarray, spec: PropensitySpec, seed: int
+) -> PropensityResult:
+    """Unpenalised maximum-likelihood logistic regression with an intercept, fitted by IRLS.
+
+    statsmodels' GLM/IRLS is the same algorithm as R's glm(family = binomial),
+    so coefficients and scores agree with MatchIt's default distance.
+    """
+    del seed  # deterministic
+    y = _as_treated_array(treated).astype(float)
+    design = np.column_stack([np.ones(len(X)), X.to_numpy(dtype=float)])
+    names = [INTERCEPT, *map(str, X.columns)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = sm.GLM(y, design, family=sm.families.Binomial()).fit(
+            method="IRLS", tol=1e-10, maxiter=100
+        )
+    linear_predictor = design @ np.asarray(fit.params, dtype=float)
+    score = expit(linear_predictor)
+    separation = any("separation" in str(w.message).lower() for w in caught)
+    return PropensityResult(
+        score=score,
+        linear_predictor=linear_predictor,
+        model="logistic",
+        parameters={
+            "family": "binomial",
+            "link": "logit",
+            "fit": "IRLS (statsmodels GLM)",
+            "tolerance": 1e-10,
+            "iterations": int(fit.fit_history["iteration"]),
+            "perfect_separation_warning": separation,
+        },
+        coefficients=dict(zip(names, map(float, fit.params), strict=True)),
+        converged=bool(fit.converged),
+    )
+
+
+PROPENSITY_MODELS.register("logistic", fit_logistic)
+
+
+def fit_propensity(
+    X: pd.DataFrame, treated: np.ndarray, spec: PropensitySpec, seed: int
+) -> PropensityResult:
+    """Fit the propensity model the spec names (default logistic) on a design matrix."""
+    if spec.column is not None:
+        raise JdlUserError.single(
+            "matching.propensity",
+            "a score column is given, so there is no model to fit",
+            value=spec.column,
+            hint="pass the column's values to propensity_from_column",
+        )
+    treated_bool = _as_treated_array(treated)
+    if treated_bool.all() or not treated_bool.any():
+        raise JdlUserError.single(
+            "treatment",
+            "the data need both treated and comparison units to fit a propensity score",
+            value=f"{int(treated_bool.sum())} treated of {len(treated_bool)}",
+        )
+    return PROPENSITY_MODELS[spec.model_name](X, treated_bool, spec, seed)
+
+
+def propensity_from_column(
+    scores: np.ndarray | pd.Series, *, column: str = "score"
+) -> PropensityResult:
+    """Use a score already in the data; it must be a probability strictly between 0 and 1."""
+    values = np.asarray(scores, dtype=float)
+    missing = int(np.isnan(values).sum())
+    if missing:
+        raise JdlUserError.single(
+            f"matching.propensity.column {column!r}",
+            f"{missing} of {len(values)} rows have no score",
+        )
+    outside = int(((values <= 0) | (values >= 1)).sum())
+    if outside:
+        raise JdlUserError.single(
+            f"matching.propensity.column {column!r}",
+            f"{outside} of {len(values)} scores are not strictly between 0 and 1",
+            allowed="probabilities in (0, 1)",
+        )
+    return PropensityResult(
+        score=values,
+        linear_predictor=logit(values),
+        model="column",
+        parameters={"column": column},
+        coefficients={},
+        converged=True,
+    )
