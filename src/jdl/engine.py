@@ -62,14 +62,8 @@ def check_spec(loaded: LoadedSpec) -> list[Problem]:
     problems: list[Problem] = []
 
     def unknown(key_path: tuple[str | int, ...], value: str, choices: list[str], what: str) -> None:
-        problems.append(
-            Problem(
-                f"{loaded.locate(key_path)} {'.'.join(str(k) for k in key_path)}",
-                f"unknown {what}",
-                value=value,
-                allowed=", ".join(sorted(choices)),
-            )
-        )
+        problems.append(loaded.problem(key_path, f"unknown {what}", value=value,
+                                       allowed=", ".join(sorted(choices))))
 
     if spec.matching.method not in MATCHERS:
         unknown(("matching", "method"), spec.matching.method, list(MATCHERS), "matching method")
@@ -85,9 +79,9 @@ def check_spec(loaded: LoadedSpec) -> list[Problem]:
             if covariate.name not in measures_stage.COVARIATES:
                 unknown(("covariates", position), covariate.name, list(measures_stage.COVARIATES), "covariate")
             elif covariate.window is not None and not measures_stage.COVARIATES[covariate.name].takes_window:
-                problems.append(Problem(
-                    f"{loaded.locate(('covariates', position))} covariates.{position}.window",
-                    f"covariate {covariate.name} takes no window", value=str(covariate.window),
+                problems.append(loaded.problem(
+                    ("covariates", position, "window"), f"covariate {covariate.name} takes no window",
+                    value=str(covariate.window),
                     allowed=", ".join(sorted(n for n, c in measures_stage.COVARIATES.items() if c.takes_window)),
                 ))
         for position, measure in enumerate(spec.outcomes.measures):
@@ -300,7 +294,7 @@ class _Evaluation:
             candidates_dd = valid.map_partitions(
                 cohort_stage.candidate_index_rows, period.from_, period.to, meta=index_meta
             )
-            bad_events = events[events[national.REJECT_COLUMN].notna()][["person_id", national.REJECT_COLUMN]]
+            bad_events = events[~events[national.REJECT_COLUMN].isna()][["person_id", national.REJECT_COLUMN]]
             index_rows, event_rejects, records_end = dask.compute(
                 candidates_dd, bad_events, valid["outcome_date"].max()
             )
@@ -319,14 +313,14 @@ class _Evaluation:
                 spec.outcomes.follow_up.add_to(pd.Timestamp(period.to))
             )
             if latest_needed > records_end:
-                raise JdlUserError.single(
-                    f"{self.loaded.locate(('cohort', 'period', 'to'))} cohort.period.to",
+                raise JdlUserError([self.loaded.problem(
+                    ("cohort", "period", "to"),
                     f"an index date of {period.to} needs records until {latest_needed.date()} "
                     f"(follow-up {spec.outcomes.follow_up} + waiting period {spec.outcomes.waiting_period}), "
                     f"but the events end at {records_end.date()}",
                     value=str(period.to),
                     allowed=f"a period ending by {_latest_allowed(records_end, spec).date()}",
-                )
+                )])
 
             linked_rows = linked.links.merge(
                 cohort_file.rows[["row_number", "intervention_start"]], on="row_number", how="left"
@@ -401,7 +395,8 @@ class _Evaluation:
             self.reoffender_ids = measures_stage.proven_reoffences(
                 index_table, history, spec.outcomes.follow_up, spec.outcomes.waiting_period
             )["person_id"].unique()
-            frame = pd.concat([index_table, covariates, outcomes], axis=1)
+            frame = pd.concat([index_table[["person_id", "treated", "index_date"]], covariates, outcomes],
+                              axis=1)
             covariate_columns = list(covariates.columns)
 
         return self._match_and_estimate(frame, covariate_columns, outcome_columns)
@@ -568,11 +563,10 @@ def run_evaluation(
     loaded = load_and_check(spec_path)
     spec = loaded.spec
     if spec.data.mode != "records":
-        raise JdlUserError.single(
-            f"{loaded.locate(('data', 'table'))} data.table",
-            "table mode is not available in this version of jdl",
+        raise JdlUserError([loaded.problem(
+            ("data", "table"), "table mode is not available in this version of jdl",
             allowed="record mode: data.national_records + data.cohort",
-        )
+        )])
     spec_hash = spec_sha256(spec)
     run_id = _run_id(spec_hash)
     run_dir = out_dir if out_dir is not None else Path("runs") / spec.id / run_id

@@ -29,7 +29,9 @@ def _solve(binary: bool, **kwargs: float | None) -> float:
     engine = NormalIndPower() if binary else TTestIndPower()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return float(engine.solve_power(alternative="two-sided", **kwargs))
+        solved = engine.solve_power(alternative="two-sided", **kwargs)
+    # statsmodels returns a 1-element array when its root finder falls back to an optimiser
+    return float(np.asarray(solved, dtype=float).reshape(-1)[0])
 
 
 def people_needed(

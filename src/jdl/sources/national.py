@@ -17,6 +17,8 @@ import dask.dataframe as dd
 import fsspec
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from jdl.errors import JdlUserError
@@ -147,10 +149,8 @@ class TableSource:
             frame = dd.read_parquet(list(self.files), columns=columns)
         else:
             frame = dd.read_csv(list(self.files), usecols=columns, dtype=str, blocksize="64MB")
-        meta = _normalise(frame._meta, self.contract, columns, self.location)
-        return frame.map_partitions(
-            _normalise, self.contract, columns, self.location, meta=meta, enforce_metadata=False
-        )
+        meta = _normalise(frame._meta, self.contract, columns)
+        return frame.map_partitions(_normalise, self.contract, columns, meta=meta, enforce_metadata=False)
 
 
 def open_table(location: str, contract: TableContract, spec_key: str) -> TableSource:
@@ -169,66 +169,93 @@ def open_table(location: str, contract: TableContract, spec_key: str) -> TableSo
     return TableSource(contract, location, tuple(files), fmt, spec_key)
 
 
-def _as_dates(values: pd.Series) -> pd.Series:
-    if isinstance(values.dtype, pd.ArrowDtype) or str(values.dtype).startswith("date32"):
-        return values.astype("datetime64[ns]")
+def _blank(values: pd.Series) -> np.ndarray:
+    """Missing or empty-text cells."""
+    missing = np.array(values.isna(), dtype=bool)
+    if pd.api.types.is_string_dtype(values.dtype):
+        text = values.astype("string").str.strip()
+        missing |= np.array((text == "").fillna(True), dtype=bool)
+    return missing
+
+
+def _as_dates(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Dates as datetime64[ns] and a mask of cells that held something that is not a date."""
+    if isinstance(values.dtype, pd.ArrowDtype) and (
+        pa.types.is_date(values.dtype.pyarrow_dtype) or pa.types.is_timestamp(values.dtype.pyarrow_dtype)
+    ):
+        # through Arrow: pandas' own date32 -> datetime64 conversion goes element by element
+        as_timestamps = pc.cast(values.array.__arrow_array__(), pa.timestamp("ns"))
+        converted = pd.Series(as_timestamps.to_numpy(), index=values.index, name=values.name)
+        return converted, np.zeros(len(values), dtype=bool)
     if pd.api.types.is_datetime64_any_dtype(values):
-        return values.astype("datetime64[ns]")
+        return values.astype("datetime64[ns]"), np.zeros(len(values), dtype=bool)
+    if not pd.api.types.is_string_dtype(values.dtype):
+        # datetime.date objects, as pandas reads Parquet date32 columns
+        converted = pd.to_datetime(values, errors="coerce").astype("datetime64[ns]")
+        return converted, np.array(converted.isna() & values.notna(), dtype=bool)
     text = values.astype("string").str.strip()
-    return pd.to_datetime(text, format="%Y-%m-%d", errors="coerce").astype("datetime64[ns]")
+    converted = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce").astype("datetime64[ns]")
+    bad = np.array(converted.isna(), dtype=bool) & ~_blank(values)
+    return converted, bad
 
 
-def _normalise(
-    frame: pd.DataFrame, contract: TableContract, columns: list[str], location: str
-) -> pd.DataFrame:
+def _as_category(values: pd.Series, allowed: tuple[str, ...], column: str) -> pd.Series:
+    """Canonical spellings of a categorical column, normalising each distinct value once."""
+    canonical = {a.lower(): a for a in allowed}
+    if column == "sex":
+        canonical.update({"male": "M", "female": "F"})
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = np.array(
+        [canonical.get(str(u).strip().lower().replace(" ", "_").replace("-", "_")) for u in uniques]
+        + [None],
+        dtype=object,
+    )
+    result = mapped[np.where(codes < 0, len(uniques), codes)]
+    return pd.Series(result, index=values.index, dtype="string")
+
+
+def _normalise(frame: pd.DataFrame, contract: TableContract, columns: list[str]) -> pd.DataFrame:
     """Contract dtypes for one partition, and a reason for every row that breaks the contract."""
     out = pd.DataFrame(index=frame.index)
-    reasons = pd.Series(pd.NA, index=frame.index, dtype="string")
+    reasons = np.full(len(frame), None, dtype=object)
 
     def flag(mask: pd.Series | np.ndarray, reason: str) -> None:
-        nonlocal reasons
-        mask = pd.Series(np.asarray(mask, dtype=bool), index=frame.index)
-        reasons = reasons.mask(mask & reasons.isna(), reason)
+        hit = np.asarray(mask, dtype=bool) & np.equal(reasons, None)
+        reasons[hit] = reason
 
     for column in columns:
         raw = frame[column]
         if column == "person_id":
-            ids = pd.to_numeric(raw, errors="coerce")
-            flag(ids.isna(), "person_id is missing or not a whole number")
+            ids = raw if pd.api.types.is_integer_dtype(raw.dtype) else pd.to_numeric(raw, errors="coerce")
+            flag(ids.isna().to_numpy(), "person_id is missing or not a whole number")
             out[column] = ids.fillna(-1).astype("int64")
         elif column in contract.dates:
-            dates = _as_dates(raw)
-            bad = dates.isna() & raw.notna() & (raw.astype("string").str.strip() != "")
-            flag(bad, f"{column} {'is not a date (allowed: YYYY-MM-DD)'}")
+            dates, bad = _as_dates(raw)
+            flag(bad, f"{column} is not a date (allowed: YYYY-MM-DD)")
             if column not in contract.nullable:
-                flag(dates.isna() & ~bad, f"{column} is missing")
+                flag(dates.isna().to_numpy(), f"{column} is missing")
             out[column] = dates
         elif column == "sentence_days":
-            days = pd.to_numeric(raw, errors="coerce")
-            flag(days.isna() & raw.notna() & (raw.astype("string").str.strip() != ""),
-                 "sentence_days is not a number")
+            days = raw if pd.api.types.is_numeric_dtype(raw.dtype) else pd.to_numeric(raw, errors="coerce")
+            flag(days.isna().to_numpy() & ~_blank(raw), "sentence_days is not a number")
             out[column] = days.astype("float64")
-        else:
-            text = raw.astype("string").str.strip()
-            allowed = contract.categories.get(column)
-            if allowed is not None:
-                canonical = {a.lower(): a for a in allowed}
-                lowered = text.str.lower().str.replace(" ", "_", regex=False).str.replace(
-                    "-", "_", regex=False
-                )
-                if column == "sex":
-                    lowered = lowered.replace({"male": "m", "female": "f"})
-                text = lowered.map(canonical, na_action="ignore").astype("string")
-                bad = text.isna() & raw.notna()
-                flag(bad, f"{column} is not one of {', '.join(allowed)}")
-                if column not in contract.nullable:
-                    flag(raw.isna(), f"{column} is missing")
+        elif column in contract.categories:
+            allowed = contract.categories[column]
+            text = _as_category(raw, allowed, column)
+            absent = _blank(raw)
+            flag(text.isna().to_numpy() & ~absent, f"{column} is not one of {', '.join(allowed)}")
+            if column not in contract.nullable:
+                flag(absent, f"{column} is missing")
             out[column] = text
+        else:
+            out[column] = raw.astype("string").str.strip()
     if contract.name == "events" and {"offence_date", "outcome_date"} <= set(columns):
-        flag(out["outcome_date"] < out["offence_date"], "outcome_date is before offence_date")
+        flag((out["outcome_date"] < out["offence_date"]).fillna(False).to_numpy(),
+             "outcome_date is before offence_date")
     if contract.name == "events" and {"disposal", "release_date", "outcome_date"} <= set(columns):
-        custody = out["disposal"] == "custody"
-        flag(custody & out["release_date"].isna(), "custody without a release_date")
-        flag(custody & (out["release_date"] < out["outcome_date"]), "release_date is before outcome_date")
-    out[REJECT_COLUMN] = reasons
+        custody = (out["disposal"] == "custody").fillna(False).to_numpy()
+        flag(custody & out["release_date"].isna().to_numpy(), "custody without a release_date")
+        flag(custody & (out["release_date"] < out["outcome_date"]).fillna(False).to_numpy(),
+             "release_date is before outcome_date")
+    out[REJECT_COLUMN] = pd.array(reasons, dtype="string")
     return out
