@@ -87,14 +87,22 @@ def test_same_spec_twice_gives_identical_results(large_run: Path, tmp_path: Path
 
 
 def test_outputs_carry_no_names_or_dates_of_birth(large_run: Path, synthetic_records: Path) -> None:
-    people = pd.read_parquet(synthetic_records / "national" / "people", columns=["person_id", "surname"])
+    people = pd.read_parquet(synthetic_records / "national" / "people",
+                             columns=["person_id", "forename", "surname", "date_of_birth"])
     matched = pd.read_parquet(large_run / "matched.parquet")
     assert not {"forename", "surname", "date_of_birth"} & set(matched.columns)
-    surnames = set(people.loc[people["person_id"].isin(matched["person_id"]), "surname"].head(200))
+    cohort = pd.read_csv(synthetic_records / "cohorts" / "large.csv", dtype=str)
     texts = "".join((large_run / name).read_text() for name in
-                    ("results.json", "report.html", "report.md", "rejects.csv", "run.log", "balance.csv"))
-    leaked = [s for s in surnames if len(s) > 4 and s.upper() in texts.upper()]
-    assert not leaked
+                    ("results.json", "report.html", "report.md", "rejects.csv", "run.log", "balance.csv",
+                     "manifest.json")).upper()
+    matched_people = people.loc[people["person_id"].isin(matched["person_id"])]
+    full_names = {f"{f} {s}".upper() for f, s in zip(matched_people["forename"], matched_people["surname"],
+                                                     strict=True)}
+    full_names |= {f"{f} {s}".upper() for f, s in zip(cohort["forename"].fillna(""),
+                                                      cohort["surname"].fillna(""), strict=True)}
+    assert not [name for name in full_names if name in texts]
+    birth_dates = set(cohort["date_of_birth"].dropna()) | {str(d) for d in matched_people["date_of_birth"]}
+    assert not [d for d in birth_dates if d in texts]
 
 
 def test_too_few_matched_people_exits_1_and_keeps_attrition(synthetic_records: Path, tmp_path: Path) -> None:

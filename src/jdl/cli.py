@@ -13,8 +13,8 @@ from rich.console import Console
 
 from jdl.errors import EXIT_BAD_INPUT, JdlUserError
 
-console = Console(stderr=True, highlight=False)
-stdout = Console(highlight=False)
+console = Console(stderr=True, highlight=False, soft_wrap=True)
+stdout = Console(highlight=False, soft_wrap=True)
 
 
 def _format_percent_points(value: float) -> str:
@@ -60,7 +60,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
                      f"(CI {primary['ci_low']:+.3f} to {primary['ci_high']:+.3f})")
     from jdl.report import headline_sentence
 
-    stdout.print(headline_sentence({**primary, "organisation": results["organisation"]}))
+    stdout.print(headline_sentence(primary, organisation=results["organisation"], name=results["primary"],
+                                   follow_up=results["method"]["follow_up"]))
     stdout.print(f"Report: {outcome.run_dir / 'report.html'}")
     stdout.print(f"[dim]finished in {time.perf_counter() - started:.1f} s[/dim]")
     return 0

@@ -420,8 +420,8 @@ class _Evaluation:
                     "cohort.min_size",
                     f"only {matching.n_treated_matched} participants could be matched, fewer than the "
                     f"minimum of {spec.cohort.min_size}",
-                    hint="JDL results need at least 60 matched people; submit more participants or "
-                    "widen the caliper (matching.caliper.width)",
+                    hint="the Justice Data Lab publishes no result for fewer than 60 matched people; "
+                    "submit more participants, or check the caliper (matching.caliper) and exact strata",
                 )
 
         with self.clock.stage("estimation"):

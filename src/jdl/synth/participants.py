@@ -39,7 +39,10 @@ def selection_log_weight(
     region_effect = np.zeros(len(P.REGIONS))
     for region, effect in p.selection_region:
         region_effect[P.REGIONS.index(region)] = effect
-    return (
+    # JDL programmes are evaluated for adults: a margin past the 18th birthday keeps day-count
+    # ages and the pipeline's birthday arithmetic from disagreeing at the boundary
+    adult = np.where(age >= 18.05, 0.0, -np.inf)
+    return adult + (
         p.selection_age_under_21 * (age < 21)
         + p.selection_age_21_to_25 * ((age >= 21) & (age < 25))
         + p.selection_log_prior_offences * np.log1p(priors)
