@@ -61,7 +61,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from jdl.report import headline_sentence
 
     stdout.print(headline_sentence(primary, organisation=results["organisation"], name=results["primary"],
-                                   follow_up=results["method"]["follow_up"]))
+                                   follow_up=results["method"].get("follow_up", "1y")))
     stdout.print(f"Report: {outcome.run_dir / 'report.html'}")
     stdout.print(f"[dim]finished in {time.perf_counter() - started:.1f} s[/dim]")
     return 0

@@ -55,6 +55,15 @@ DISPLAY_RULES: dict[str, DisplayRule] = {
         difference_unit="days",
         units_label="days",
     ),
+    # plain numeric outcomes of table mode (e.g. earnings in the Lalonde study)
+    "value": DisplayRule(
+        scale=Decimal(1),
+        quantum=Decimal("0.01"),
+        level_suffix="",
+        level_unit="",
+        difference_unit="",
+        units_label="mean value",
+    ),
 }
 
 NOT_AVAILABLE = "n/a"

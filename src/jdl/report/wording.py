@@ -58,6 +58,19 @@ HEADLINE_WORDING: dict[tuple[str, str], str] = {
         "or longer by as many as {y} days; "
         "more people would be needed to determine the direction of the effect."
     ),
+    ("value", BELOW_ZERO): (
+        "{subject} for {participants} is lower than for the matched comparison group: "
+        "lower by between {x} and {y}. This is a statistically significant result."
+    ),
+    ("value", ABOVE_ZERO): (
+        "{subject} for {participants} is higher than for the matched comparison group: "
+        "higher by between {x} and {y}. This is a statistically significant result."
+    ),
+    ("value", SPANS_ZERO): (
+        "{subject} for {participants} could be lower by as many as {x} "
+        "or higher by as many as {y}; "
+        "more people would be needed to determine the direction of the effect."
+    ),
 }
 
 # Which two numbers, from (ci_low, ci_high), fill {x} and {y} in each direction. A result
@@ -99,6 +112,7 @@ BETTER_DIRECTION: dict[str, str] = {
     "percent": BELOW_ZERO,
     "per_100": BELOW_ZERO,
     "days": ABOVE_ZERO,
+    "value": BELOW_ZERO,
 }
 
 IMPROVED = "improved"
@@ -185,7 +199,8 @@ def measure_subject(measure: Mapping[str, Any], name: str | None, follow_up: str
     template = MEASURE_SUBJECTS.get(name or "")
     if template is None:
         label = str(measure.get("label") or name or "this measure")
-        return "the " + label[:1].lower() + label[1:]
+        article = "the mean " if measure.get("display") == "value" else "the "
+        return article + label[:1].lower() + label[1:]
     return template.format(period=period_adjective(follow_up))
 
 

@@ -291,6 +291,12 @@ class MeasureSpec(SpecModel):
     """An outcome measure; a bare name is short for {name: NAME}."""
 
     name: str = Field(description="measure name (see `jdl.measures` registry) or a table column")
+    label: str | None = Field(None, description="how the report names the measure (default: its own label)")
+    lower_is_better: bool | None = Field(
+        None,
+        description="table mode: whether a lower value is an improvement (default true); record-mode "
+        "measures know their own direction",
+    )
 
 
 def _measure_from_string(value: Any) -> Any:
@@ -355,10 +361,52 @@ class VarianceSpec(SpecModel):
     )
     reps: int = Field(999, ge=50, description="bootstrap replicates")
     seed: int = Field(2013, description="bootstrap seed")
+    interval: Literal["percentile", "bca"] = Field(
+        "percentile",
+        description="bootstrap interval: percentile, or bca (bias-corrected and accelerated, "
+        "acceleration from the delete-one-cluster jackknife)",
+    )
 
 
 def _variance_from_string(value: Any) -> Any:
     return {"method": value} if isinstance(value, str) else value
+
+
+class LearnerSpec(SpecModel):
+    """The scikit-learn model inside the causalml meta-learners (s/t/x/dr_learner)."""
+
+    model: Literal["gradient_boosting", "random_forest", "linear"] = Field(
+        "gradient_boosting",
+        description="gradient_boosting: GradientBoostingRegressor (100 trees, depth 3, subsample "
+        "0.8); random_forest: RandomForestRegressor (200 trees, min 20 per leaf); linear: OLS",
+    )
+    seed: int = Field(2013, description="seed of the learner and of the DR-learner's cross-fitting")
+
+
+class MultiplicitySpec(SpecModel):
+    """Adjustment of p-values for testing several measures."""
+
+    method: Literal["holm", "fdr_bh", "bonferroni", "none"] = Field(
+        "holm",
+        description="holm: family-wise error (Holm); fdr_bh: false discovery rate "
+        "(Benjamini-Hochberg); bonferroni; none",
+    )
+    family: Literal["secondary", "all"] = Field(
+        "secondary",
+        description="secondary: the pre-specified primary measure keeps its raw p-value and the "
+        "others are adjusted together; all: every measure is adjusted together",
+    )
+
+
+class SensitivitySpec(SpecModel):
+    """Sensitivity of the primary result to unmeasured confounding."""
+
+    rosenbaum: bool = Field(True, description="Rosenbaum bounds for the binary primary measure")
+    gamma_max: float = Field(5.0, gt=1, le=100, description="largest Γ searched")
+    e_value: bool = Field(True, description="E-value of the risk ratio (VanderWeele & Ding)")
+    placebo_outcome: str | None = Field(
+        None, description="a pre-index outcome the intervention cannot have changed (none: skip)"
+    )
 
 
 class EstimatorSpec(SpecModel):
@@ -369,7 +417,18 @@ class EstimatorSpec(SpecModel):
     variance: Annotated[
         VarianceSpec,
         BeforeValidator(_variance_from_string, json_schema_input_type=VarianceMethod | VarianceSpec),
-    ] = Field(default_factory=VarianceSpec, description="a method name, or {method, reps, seed}")
+    ] = Field(
+        default_factory=VarianceSpec, description="a method name, or {method, reps, seed, interval}"
+    )
+    learner: LearnerSpec = Field(
+        default_factory=LearnerSpec, description="model and seed of the causalml meta-learners"
+    )
+    multiplicity: MultiplicitySpec = Field(
+        default_factory=MultiplicitySpec, description=MultiplicitySpec.__doc__
+    )
+    sensitivity: SensitivitySpec = Field(
+        default_factory=SensitivitySpec, description=SensitivitySpec.__doc__
+    )
 
 
 class ReportSpec(SpecModel):

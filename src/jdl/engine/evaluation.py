@@ -1,0 +1,312 @@
+"""What every evaluation shares once its units are known: matching, estimation, the results.
+
+A mode (national records, or one table) prepares a frame with one row per
+unit: its id, a `treated` flag, covariate columns and outcome columns. From
+there the stages are the same, and so is the shape of `results.json`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import jdl
+from jdl.errors import EvaluationCannotComplete
+from jdl.estimation import estimate, naive_difference
+from jdl.matching import MatchingResult, match
+from jdl.measures import OutcomeColumn
+from jdl.spec import LoadedSpec, Spec, spec_sha256
+
+log = logging.getLogger("jdl")
+
+OVERLAP_BINS = 20
+MIN_TREATED_REOFFENDERS_FOR_TIMING = 30
+MIN_EXPECTED_COUNT = 10
+
+
+@dataclass
+class StageClock:
+    """Wall-clock time of each stage, for the manifest and the progress display."""
+
+    timings: dict[str, float] = field(default_factory=dict)
+    on_stage: Callable[[str], None] | None = None
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        if self.on_stage:
+            self.on_stage(name)
+        log.info("stage %s: start", name)
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - started
+            self.timings[name] = round(elapsed, 3)
+            log.info("stage %s: %.2f s", name, elapsed)
+
+
+def attrition_table(counts: list[tuple[str, str, int]]) -> list[dict[str, Any]]:
+    submitted = counts[0][2] or 1
+    return [
+        {"stage": stage, "label": label, "count": int(n), "percent_of_submitted": 100.0 * n / submitted}
+        for stage, label, n in counts
+    ]
+
+
+def estimate_entry(result: Any, column: OutcomeColumn) -> dict[str, Any]:
+    return {
+        "label": column.label,
+        "kind": column.kind,
+        "display": column.display,
+        "population": column.population,
+        "lower_is_better": column.lower_is_better,
+        "treatment": result.treatment_mean,
+        "comparison": result.comparison_mean,
+        "difference": result.difference,
+        "se": result.se,
+        "ci_low": result.ci_low,
+        "ci_high": result.ci_high,
+        "p_value": result.p_value,
+        "significant": bool(result.significant),
+        "confidence": result.confidence,
+        "n_treatment": int(result.n_treatment),
+        "n_comparison": int(result.n_comparison),
+        "people_needed": None if result.people_needed is None else int(result.people_needed),
+        "min_detectable_effect": result.min_detectable_effect,
+        "estimand": result.estimand,
+        "method": result.method,
+        "suppressed": False,
+        "suppression_reason": None,
+    }
+
+
+def apply_disclosure_control(measure: dict[str, Any], treated_reoffenders: int | None) -> None:
+    """Mark what DESIGN.md §1 says may not be published; raw values stay in results.json."""
+    if measure["population"] == "reoffenders" and treated_reoffenders is not None:
+        if treated_reoffenders < MIN_TREATED_REOFFENDERS_FOR_TIMING:
+            measure["suppressed"] = True
+            measure["suppression_reason"] = (
+                f"fewer than {MIN_TREATED_REOFFENDERS_FOR_TIMING} people in the treatment group "
+                f"reoffended ({treated_reoffenders})"
+            )
+    elif measure["kind"] == "binary":
+        n, p = measure["n_treatment"], measure["treatment"]
+        if min(n * p, n * (1 - p)) < MIN_EXPECTED_COUNT:
+            measure["suppressed"] = True
+            measure["suppression_reason"] = (
+                f"too few people (n×p < {MIN_EXPECTED_COUNT}) to publish this measure"
+            )
+
+
+def overlap_histogram(scores: np.ndarray, treated: np.ndarray, weights: np.ndarray) -> dict[str, Any]:
+    edges = np.linspace(0.0, 1.0, OVERLAP_BINS + 1)
+    control = ~treated
+    return {
+        "bins": edges.tolist(),
+        "treatment": np.histogram(scores[treated], bins=edges)[0].tolist(),
+        "comparison_before": np.histogram(scores[control], bins=edges)[0].tolist(),
+        "comparison_after": np.histogram(scores[control], bins=edges, weights=weights[control])[0].tolist(),
+    }
+
+
+def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [
+        {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
+        for row in frame.to_dict(orient="records")
+    ]
+
+
+class Evaluation:
+    """State of one run, stage by stage; a mode subclass supplies `prepare()`."""
+
+    mode = "records"
+    id_column = "person_id"
+
+    def __init__(self, loaded: LoadedSpec, clock: StageClock) -> None:
+        self.loaded = loaded
+        self.spec: Spec = loaded.spec
+        self.clock = clock
+        self.rejects: list[pd.DataFrame] = []
+        self.warnings: list[str] = []
+        self.counts: dict[str, int] = {}
+        self.inputs: dict[str, Any] = {}
+        self.balance = pd.DataFrame()
+        self.matched = pd.DataFrame()
+
+    # -- hooks for the modes
+
+    def prepare(self) -> tuple[pd.DataFrame, list[str], list[OutcomeColumn]]:
+        """The unit frame (id, treated, covariates, outcomes), covariate and outcome columns."""
+        raise NotImplementedError
+
+    def attrition(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def method_details(self) -> dict[str, Any]:
+        return {}
+
+    def extra_results(self) -> dict[str, Any]:
+        return {}
+
+    def treated_reoffenders(self, frame: pd.DataFrame, in_matched_treatment: np.ndarray) -> int | None:
+        return None
+
+    def matched_extra_columns(self, frame: pd.DataFrame) -> dict[str, pd.Series]:
+        return {}
+
+    # -- shared
+
+    def reject(self, source: str, frame: pd.DataFrame) -> None:
+        if frame.empty:
+            return
+        self.rejects.append(
+            pd.DataFrame(
+                {
+                    "source": source,
+                    "row_number": frame["row_number"].astype("Int64") if "row_number" in frame else pd.NA,
+                    "person_id": frame["person_id"].astype("Int64") if "person_id" in frame else pd.NA,
+                    "reason": frame["reason"].astype("string"),
+                }
+            )
+        )
+
+    def rejects_frame(self) -> pd.DataFrame:
+        if not self.rejects:
+            return pd.DataFrame({"source": [], "row_number": [], "person_id": [], "reason": []})
+        frame = pd.concat(self.rejects, ignore_index=True)
+        return frame.sort_values(["source", "row_number", "person_id"], kind="mergesort", na_position="last")
+
+    def run(self) -> dict[str, Any]:
+        frame, covariate_columns, outcome_columns = self.prepare()
+        return self.match_and_estimate(frame, covariate_columns, outcome_columns)
+
+    def exact_columns(self) -> list[str]:
+        return list(self.spec.matching.exact)
+
+    def match_and_estimate(
+        self, frame: pd.DataFrame, covariate_columns: list[str], outcome_columns: list[OutcomeColumn]
+    ) -> dict[str, Any]:
+        spec = self.spec
+        with self.clock.stage("matching"):
+            matching_spec = spec.matching.model_copy(update={"exact": self.exact_columns()})
+            matching = match(frame, treatment="treated", covariates=covariate_columns, spec=matching_spec)
+            self.counts["matched"] = int(matching.n_treated_matched)
+            self.counts["comparison"] = int(matching.n_control_matched)
+            if matching.n_treated_matched < spec.cohort.min_size:
+                raise EvaluationCannotComplete(
+                    "cohort.min_size",
+                    f"only {matching.n_treated_matched} participants could be matched, fewer than the "
+                    f"minimum of {spec.cohort.min_size}",
+                    hint="the Justice Data Lab publishes no result for fewer than 60 matched people; "
+                    "submit more participants, or check the caliper (matching.caliper) and exact strata",
+                )
+
+        with self.clock.stage("estimation"):
+            measures, naive = self._estimate_all(frame, matching, outcome_columns)
+
+        imbalanced = matching.balance.loc[matching.balance["flag"] == "imbalanced", "covariate"].tolist()
+        if imbalanced:
+            self.warnings.append(
+                "covariates still imbalanced after matching (|SMD| > 0.10): " + ", ".join(imbalanced)
+            )
+        units = matching.units
+        keep = units["weight"].to_numpy() > 0
+        self.matched = pd.DataFrame(
+            {
+                self.id_column: frame["unit_id"],
+                "treated": frame["treated"].astype(bool),
+                "weight": units["weight"].astype("float64"),
+                "subclass": units["subclass"].astype("Int64"),
+                "propensity_score": units["propensity_score"].astype("float64"),
+                "distance": units["distance"].astype("float64"),
+                **self.matched_extra_columns(frame),
+            }
+        ).loc[keep].reset_index(drop=True)
+        self.balance = matching.balance
+        return self._results(frame, matching, measures, naive, covariate_columns, outcome_columns)
+
+    def _estimate_all(
+        self, frame: pd.DataFrame, matching: MatchingResult, outcome_columns: list[OutcomeColumn]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        spec = self.spec
+        measures: dict[str, Any] = {}
+        naive: dict[str, Any] = {}
+        treated = frame["treated"].to_numpy(dtype=bool)
+        in_matched_treatment = treated & (matching.units["weight"].to_numpy() > 0)
+        reoffenders = self.treated_reoffenders(frame, in_matched_treatment)
+        for column in outcome_columns:
+            result = estimate(frame[column.name], matching, spec.estimator, kind=column.kind)
+            entry = estimate_entry(result, column)
+            apply_disclosure_control(entry, reoffenders)
+            measures[column.name] = entry
+            raw = naive_difference(frame[column.name], frame["treated"], spec.estimator, kind=column.kind)
+            naive[column.name] = {
+                "treatment": raw.treatment_mean, "comparison": raw.comparison_mean,
+                "difference": raw.difference, "ci_low": raw.ci_low, "ci_high": raw.ci_high,
+                "p_value": raw.p_value,
+            }
+        return measures, naive
+
+    def _results(
+        self,
+        frame: pd.DataFrame,
+        matching: MatchingResult,
+        measures: dict[str, Any],
+        naive: dict[str, Any],
+        covariate_columns: list[str],
+        outcome_columns: list[OutcomeColumn],
+    ) -> dict[str, Any]:
+        spec = self.spec
+        primary = spec.outcomes.primary
+        primary_column = primary if primary in measures else next(
+            c.name for c in outcome_columns if c.name.startswith(primary)
+        )
+        units = matching.units
+        n = {
+            "submitted": self.counts["submitted"],
+            "eligible": self.counts["eligible"],
+            "treatment": self.counts["matched"],
+            "comparison": self.counts["comparison"],
+            "comparison_pool": self.counts["comparison_pool"],
+            "comparison_effective": float(matching.effective_sample_size_control),
+        }
+        for optional in ("linked", "index_event_found"):
+            if optional in self.counts:
+                n[optional] = self.counts[optional]
+        return {
+            "jdl_version": jdl.__version__,
+            "spec_id": spec.id,
+            "title": spec.title,
+            "organisation": spec.organisation,
+            "mode": self.mode,
+            "spec_sha256": spec_sha256(spec),
+            "n": n,
+            "attrition": self.attrition(),
+            **self.extra_results(),
+            "method": {
+                **self.method_details(),
+                "matching": {"method": matching.method, "estimand": matching.estimand, **matching.parameters},
+                "propensity": {"model": matching.propensity.model, "link": spec.matching.propensity.link},
+                "estimator": {"method": spec.estimator.method, "confidence": spec.estimator.confidence,
+                              "variance": spec.estimator.variance.method},
+                "covariates": covariate_columns,
+            },
+            "primary": primary_column,
+            "measures": measures,
+            "naive": naive,
+            "balance": frame_records(matching.balance),
+            "propensity_overlap": overlap_histogram(
+                units["propensity_score"].to_numpy(dtype=float),
+                frame["treated"].to_numpy(dtype=bool),
+                units["weight"].to_numpy(dtype=float),
+            ),
+            "seed": spec.matching.seed,
+            "warnings": list(self.warnings),
+        }
