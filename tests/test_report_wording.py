@@ -164,7 +164,7 @@ def test_days_spanning_zero() -> None:
 def test_wording_table_covers_every_display_and_direction_once() -> None:
     displays = {d for d, _ in HEADLINE_WORDING}
     directions = {k for _, k in HEADLINE_WORDING}
-    assert displays == {"percent", "per_100", "days"}
+    assert displays == {"percent", "per_100", "days", "value"}
     assert len(HEADLINE_WORDING) == len(displays) * len(directions) == 9
 
 
@@ -240,3 +240,12 @@ def test_lower_is_better_in_the_results_overrides_the_display_default() -> None:
     higher_is_better = measure("percent", 0.05, 0.1, significant=True, lower_is_better=False)
     paragraphs = what_this_means(higher_is_better, name="first_reoffence_summary", follow_up="1y")
     assert paragraphs[0].startswith("The analysis shows a statistically significant improvement")
+
+
+def test_value_display_wording_for_table_mode_outcomes() -> None:
+    measure = {"display": "value", "label": "Annual earnings", "population": "all", "significant": True,
+               "ci_low": 1160.138, "ci_high": 2032.605, "lower_is_better": False}
+    assert headline_sentence(measure, organisation="Study Team", name="re78") == (
+        "The mean annual earnings for Study Team participants is higher than for the matched comparison "
+        "group: higher by between 1,160.14 and 2,032.61. This is a statistically significant result."
+    )
