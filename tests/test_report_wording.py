@@ -165,7 +165,7 @@ def test_wording_table_covers_every_display_and_direction_once() -> None:
     displays = {d for d, _ in HEADLINE_WORDING}
     directions = {k for _, k in HEADLINE_WORDING}
     assert displays == {"percent", "per_100", "days", "value"}
-    assert len(HEADLINE_WORDING) == len(displays) * len(directions) == 9
+    assert len(HEADLINE_WORDING) == len(displays) * len(directions) == 12
 
 
 def test_suppressed_measure_gives_reason_and_no_numbers() -> None:
