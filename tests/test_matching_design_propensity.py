@@ -96,7 +96,7 @@ def test_score_column_must_be_a_probability() -> None:
 
 def test_unknown_model_lists_choices_and_duplicates_are_refused() -> None:
     X, treated = _simulated(13, n=200)
-    with pytest.raises(JdlUserError, match="allowed: logistic"):
+    with pytest.raises(JdlUserError, match="allowed: elastic_net, gradient_boosted, logistic"):
         fit_propensity(X, treated, PropensitySpec(model="forest"), seed=1)
     with pytest.raises(ValueError, match="already registered"):
         PROPENSITY_MODELS.register("logistic", PROPENSITY_MODELS["logistic"])

@@ -10,6 +10,7 @@ import pytest
 
 from jdl.errors import JdlUserError
 from jdl.matching import Caliper, match, nearest_neighbour_pairs
+from jdl.matching.nearest import heap_select
 from jdl.spec.models import MatchingSpec
 
 # Hand-worked example (distance = the given score, link "logit"):
@@ -104,13 +105,15 @@ def test_ratio_two_matches_in_passes_with_matchit_weights() -> None:
 def test_atc_swaps_the_focal_group() -> None:
     pairs, result = tiny(estimand="ATC", replace=True)
     assert result.estimand == "ATC"
-    # each control takes its nearest treated unit
-    # control 7 (0.785) is equidistant from 0.80 and 0.77 and takes the left (smaller) one
-    assert sorted(pairs) == sorted([(2, 7), (2, 1), (2, 3), (5, 4), (5, 6)])
+    # each control takes its nearest treated unit; control 7 (0.785) is 0.015 from both
+    # 0.80 (row 0) and 0.77 (row 2) and, as in MatchIt, takes the one first in the data
+    assert abs(SCORES[0] - SCORES[7]) == abs(SCORES[7] - SCORES[2])
+    assert sorted(pairs) == sorted([(0, 7), (2, 1), (2, 3), (5, 4), (5, 6)])
     weights = result.units["weight"].to_numpy()
     assert weights[[1, 3, 4, 6, 7]].tolist() == [1, 1, 1, 1, 1]
-    # treated 2 is used 3 times, 5 twice, 0 never: raw 3 and 2, rescaled to sum to 2 units
-    np.testing.assert_allclose(weights[[0, 2, 5]], [0, 1.2, 0.8])
+    # treated 0 used once, 2 and 5 twice: raw 1, 2, 2, rescaled to sum to 3 units
+    np.testing.assert_allclose(weights[[0, 2, 5]], [0.6, 1.2, 1.2])
+    assert result.parameters["order"] == "smallest"  # MatchIt's default for the ATC
 
 
 def test_discard_control_outside_treated_range() -> None:
@@ -130,37 +133,46 @@ def test_unknown_method_lists_choices() -> None:
 
 
 def _reference_pairs(focal, eligible, distance, strata, order, ratio, replace, caliper):
-    """Brute force MatchIt semantics: O(n) scans, sorted stably by (stratum, distance)."""
-    units = np.flatnonzero(eligible)
-    sorted_units = units[np.lexsort((distance[units], strata[units]))]
-    position = {int(u): i for i, u in enumerate(sorted_units)}
-    available = {int(u) for u in sorted_units if not focal[u]}
+    """Brute force of MatchIt's nn_matchC: O(n) scans of the pool in data order.
+
+    Without replacement: per pass, each focal unit (in order) takes the available unit
+    with the smallest |difference|, the first in the data among equal ones. With
+    replacement: the k units std::partial_sort selects (heap_select, checked against
+    libstdc++ separately).
+    """
     chosen: dict[int, list[int]] = {int(u): [] for u in order}
-    for _ in range(ratio):
+    available = {int(c) for c in np.flatnonzero(eligible & ~focal)}
+    for rank in range(1 if replace else ratio):
         for u in map(int, order):
             pool = [
-                int(c) for c in sorted_units
-                if not focal[c] and strata[c] == strata[u] and int(c) not in chosen[u]
+                int(c) for c in np.flatnonzero(eligible & ~focal)
+                if strata[c] == strata[u] and int(c) not in chosen[u]
                 and (replace or int(c) in available)
+                and (caliper is None or abs(caliper.values[u] - caliper.values[c]) <= caliper.width)
             ]
-            left = [c for c in pool if position[c] < position[u]]
-            right = [c for c in pool if position[c] > position[u]]
-            candidates = []
-            if left:
-                candidates.append(left[-1])
-            if right:
-                candidates.append(right[0])
-            if caliper is not None:
-                candidates = [
-                    c for c in candidates
-                    if abs(caliper.values[u] - caliper.values[c]) <= caliper.width
-                ]
-            if not candidates:
+            if not pool or len(chosen[u]) < rank:
                 continue
-            best = min(candidates, key=lambda c: (abs(distance[c] - distance[u]), position[c]))
-            chosen[u].append(best)
-            available.discard(best)
+            gaps = [abs(distance[c] - distance[u]) for c in pool]
+            if replace:
+                picks = [pool[i] for i in heap_select(gaps, ratio)]
+            else:
+                picks = [pool[int(np.argmin(gaps))]]
+            chosen[u].extend(picks)
+            available.difference_update(picks)
     return sorted((u, c, r) for u, cs in chosen.items() for r, c in enumerate(cs))
+
+
+def test_heap_select_keeps_what_libstdcxx_partial_sort_keeps() -> None:
+    # sets kept by std::partial_sort (g++ 12, libstdc++), printed by a one-off C++ program;
+    # among tied values they are not simply the first positions
+    cases = [
+        (5, [0, 5, 1, 5, 2, 5, 0, 2, 0, 3, 2], [0, 2, 6, 7, 8]),
+        (4, [4, 2, 2, 2, 1, 4, 1, 3], [1, 3, 4, 6]),
+        (5, [1, 0, 1, 1, 2, 5, 5, 3, 2, 4, 0, 0], [0, 1, 3, 10, 11]),
+    ]
+    for k, values, kept in cases:
+        assert sorted(heap_select([float(v) for v in values], k)) == kept
+    assert heap_select([0.5, 0.2], 5) == [0, 1]
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -183,7 +195,7 @@ def test_agrees_with_brute_force_reference(seed: int) -> None:
     got = sorted(zip(ours.focal.tolist(), ours.control.tolist(), ours.rank.tolist(), strict=True))
     expected = _reference_pairs(focal, eligible, distance, strata, order, ratio, replace, caliper)
     if replace:
-        # with replacement each unit's set of matches is what matters (ties may reorder ranks)
+        # with replacement each unit's set of matches is what matters (ranks follow the heap)
         assert sorted((u, c) for u, c, _ in got) == sorted((u, c) for u, c, _ in expected)
     else:
         assert got == expected

@@ -1,12 +1,13 @@
 """Propensity scores, matchers and balance diagnostics (pure functions on in-memory data).
 
-Conventions follow R's MatchIt 4.x; see the module docstrings for each rule.
+Conventions follow R's MatchIt 4.x (checked unit by unit against MatchIt on the
+Lalonde data: tests/test_matchit_reference.py); see the module docstrings for each rule.
 """
 
-from jdl.matching.balance import balance_table
+from jdl.matching.balance import balance_table, love_plot_data, overlap_plot_data
 from jdl.matching.design import design_matrix
 from jdl.matching.matchers import MATCHERS, Assignment, MatchingProblem
-from jdl.matching.nearest import Caliper, nearest_neighbour_pairs
+from jdl.matching.nearest import Caliper, GeneralCriteria, heap_select, nearest_neighbour_pairs
 from jdl.matching.pipeline import common_support, match
 from jdl.matching.propensity import (
     PROPENSITY_MODELS,
@@ -23,6 +24,7 @@ __all__ = [
     "Assignment",
     "Caliper",
     "DiscardCounts",
+    "GeneralCriteria",
     "MatchingProblem",
     "MatchingResult",
     "PropensityResult",
@@ -31,7 +33,10 @@ __all__ = [
     "common_support",
     "design_matrix",
     "fit_propensity",
+    "heap_select",
+    "love_plot_data",
     "match",
     "nearest_neighbour_pairs",
+    "overlap_plot_data",
     "propensity_from_column",
 ]

@@ -20,6 +20,10 @@ BALANCE_COLUMNS = [
     "variance_ratio_before",
     "variance_ratio_after",
     "flag",
+    "ecdf_mean_before",
+    "ecdf_mean_after",
+    "ecdf_max_before",
+    "ecdf_max_after",
 ]
 
 
@@ -46,6 +50,35 @@ def weighted_variance(values: np.ndarray, weights: np.ndarray, binary: bool) -> 
     if denominator <= 0:
         return float("nan")
     return float((w * np.square(values - mean)).sum() / denominator)
+
+
+def ecdf_differences(
+    values: np.ndarray,
+    treated: np.ndarray,
+    weights: np.ndarray,
+    binary: bool,
+    order: np.ndarray | None = None,
+) -> tuple[float, float]:
+    """Mean and largest gap between the groups' weighted eCDFs (MatchIt's qqsum, standardized).
+
+    Gaps are taken at each distinct value (after its last unit), so the order of
+    tied units does not matter and `order` may be any argsort of `values`. For a
+    binary covariate both are |difference in weighted proportions|.
+    """
+    wt, wc = weights[treated], weights[~treated]
+    if wt.sum() <= 0 or wc.sum() <= 0:
+        return float("nan"), float("nan")
+    if binary:
+        gap = abs(weighted_mean(values[treated], wt) - weighted_mean(values[~treated], wc))
+        return gap, gap
+    signed = np.where(treated, -weights / wt.sum(), weights / wc.sum())
+    if order is None:
+        order = np.argsort(values)
+    ordered = values[order]
+    cumulative = np.abs(np.cumsum(signed[order]))
+    last_of_value = np.append(ordered[1:] != ordered[:-1], True)
+    gaps = cumulative[last_of_value]
+    return float(gaps.mean()), float(gaps.max())
 
 
 def flag(smd: float) -> str:
@@ -99,7 +132,14 @@ def _row(
             weighted_variance(t, ones[treated], False), weighted_variance(c, ones[~treated], False)
         )
         ratio_after = _ratio(weighted_variance(t, wt, False), weighted_variance(c, wc, False))
+    order = None if binary else np.argsort(values)
+    ecdf_before = ecdf_differences(values, treated, ones, binary, order)
+    ecdf_after = ecdf_differences(values, treated, weights, binary, order)
     return {
+        "ecdf_mean_before": ecdf_before[0],
+        "ecdf_mean_after": ecdf_after[0],
+        "ecdf_max_before": ecdf_before[1],
+        "ecdf_max_after": ecdf_after[1],
         "covariate": name,
         "kind": kind,
         "mean_treatment": mean_t_after,
@@ -144,3 +184,42 @@ def balance_table(
         kind = "binary" if is_binary(values) else "continuous"
         rows.append(_row(str(column), kind, values, treated, weights, estimand))
     return pd.DataFrame(rows, columns=BALANCE_COLUMNS)
+
+
+def love_plot_data(balance: pd.DataFrame) -> pd.DataFrame:
+    """Long table for a Love plot: one row per covariate and stage with |SMD| and its flag."""
+    rows = []
+    for record in balance.itertuples(index=False):
+        for stage in ("before", "after"):
+            smd = float(getattr(record, f"smd_{stage}"))
+            rows.append({
+                "covariate": record.covariate,
+                "stage": stage,
+                "smd": smd,
+                "abs_smd": abs(smd),
+                "flag": flag(smd),
+            })
+    return pd.DataFrame(rows, columns=["covariate", "stage", "smd", "abs_smd", "flag"])
+
+
+def overlap_plot_data(
+    score: np.ndarray, treated: np.ndarray, weights: np.ndarray, *, bins: int = 20
+) -> pd.DataFrame:
+    """Histogram of the propensity score by group, before (unweighted) and after (matching weights).
+
+    Densities are shares of each group's (weighted) total per bin, on common
+    bin edges over [min, max] of the score.
+    """
+    edges = np.linspace(float(np.min(score)), float(np.max(score)), bins + 1)
+    rows = []
+    for stage, w in (("before", np.ones(len(score))), ("after", np.asarray(weights, float))):
+        for group, members in (("treatment", treated), ("comparison", ~treated)):
+            counts, _ = np.histogram(score[members], bins=edges, weights=w[members])
+            total = counts.sum()
+            share = counts / total if total > 0 else counts
+            for i in range(bins):
+                rows.append({
+                    "stage": stage, "group": group, "bin_low": edges[i], "bin_high": edges[i + 1],
+                    "share": float(share[i]),
+                })
+    return pd.DataFrame(rows)

@@ -1,4 +1,8 @@
-"""Matchers: from a prepared matching problem to weights, subclasses and pairs."""
+"""Matchers: from a prepared matching problem to weights, subclasses and pairs.
+
+Each matcher is registered under the name a spec's matching.method uses and
+reads its own parameters from MatchingSpec (see jdl.spec.models.METHOD_KEYS).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jdl.errors import JdlUserError
-from jdl.matching.nearest import Caliper, nearest_neighbour_pairs
+from jdl.errors import EvaluationCannotComplete, JdlUserError
+from jdl.matching.nearest import Caliper, GeneralCriteria, nearest_neighbour_pairs
+from jdl.matching.neighbourhood import WeightedPairs, kernel_pairs, radius_pairs
 from jdl.matching.registry import Registry
 from jdl.matching.result import PAIR_COLUMNS
+from jdl.matching.strata import cem_strata, quantile_subclasses, scoot
 from jdl.matching.weights import (
     int64_with_missing,
     subclass_from_pairs,
+    weights_from_pair_weights,
     weights_from_pairs,
     weights_from_subclass,
 )
@@ -35,6 +42,9 @@ class MatchingProblem:
     exact_strata: np.ndarray  # int code per row from spec.exact (all 0 when none)
     covariate_strata: np.ndarray  # int code per row from all covariates' raw values
     spec: MatchingSpec
+    covariates: pd.DataFrame | None = None  # raw covariate columns (coarsened exact matching)
+    criteria: GeneralCriteria | None = None  # covariate calipers, Mahalanobis metric
+    kernel_bandwidth: float | None = None  # absolute, for method kernel
 
     @property
     def focal(self) -> np.ndarray:
@@ -49,6 +59,7 @@ class Assignment:
     focal_no_exact_stratum: int = 0
     focal_no_match: int = 0
     parameters: dict[str, Any] = field(default_factory=dict)
+    with_replacement: bool = False  # a comparison unit may serve several focal units
 
 
 Matcher = Callable[[MatchingProblem], Assignment]
@@ -69,6 +80,13 @@ def empty_pairs() -> pd.DataFrame:
     )
 
 
+def effective_order(spec: MatchingSpec) -> str:
+    """The order focal units choose in: as given, else MatchIt's default (ATC: smallest first)."""
+    if "order" not in spec.model_fields_set and spec.estimand == "ATC":
+        return "smallest"
+    return spec.order
+
+
 def processing_order(focal_rows: np.ndarray, distance: np.ndarray, order: str, seed: int) -> np.ndarray:
     """Focal rows in the order they choose; ties keep input order (R's order() is stable)."""
     if order == "largest":
@@ -87,20 +105,66 @@ def _no_stratum_count(problem: MatchingProblem, focal: np.ndarray) -> int:
     return int((~np.isin(focal_strata, pool_strata)).sum())
 
 
-def nearest_neighbour(problem: MatchingProblem) -> Assignment:
-    spec = problem.spec
-    if spec.estimand == "ATE":
+def _require_att_or_atc(problem: MatchingProblem, method: str) -> None:
+    if problem.spec.estimand == "ATE":
         raise JdlUserError.single(
             "matching.estimand",
-            "nearest-neighbour matching estimates the ATT or the ATC, not the ATE",
+            f"{method} matching estimates the ATT or the ATC, not the ATE",
             value="ATE",
             allowed="ATT, ATC",
-            hint="use method: subclass (or exact) for the ATE",
+            hint="use method: subclass, exact or coarsened_exact for the ATE",
         )
+
+
+def _pairs_assignment(
+    problem: MatchingProblem,
+    pair_focal: np.ndarray,
+    pair_control: np.ndarray,
+    pair_weight: np.ndarray,
+    rank: np.ndarray,
+    *,
+    replace: bool,
+    parameters: dict[str, Any],
+) -> Assignment:
     focal = problem.focal
     n = len(focal)
+    weights = weights_from_pair_weights(n, focal, pair_focal, pair_control, pair_weight)
+    unit_subclass, pair_subclass = subclass_from_pairs(n, pair_focal, pair_control, replace=replace)
+    att = problem.spec.estimand != "ATC"
+    frame = pd.DataFrame(
+        {
+            "treated_row": pair_focal if att else pair_control,
+            "control_row": pair_control if att else pair_focal,
+            "subclass": pair_subclass,
+            "treated_weight": np.ones(len(pair_weight)) if att else pair_weight,
+            "control_weight": pair_weight if att else np.ones(len(pair_weight)),
+        },
+        columns=PAIR_COLUMNS,
+    )
+    # by subclass, and within a subclass in the order the matches were made
+    frame = frame.iloc[np.lexsort((rank, pair_subclass))].reset_index(drop=True)
+    no_stratum = _no_stratum_count(problem, focal)
+    n_focal_eligible = int((focal & problem.eligible).sum())
+    n_focal_matched = len(np.unique(pair_focal))
+    return Assignment(
+        weights=weights,
+        subclass=unit_subclass,
+        pairs=frame,
+        focal_no_exact_stratum=no_stratum,
+        focal_no_match=n_focal_eligible - n_focal_matched - no_stratum,
+        parameters=parameters,
+        with_replacement=replace,
+    )
+
+
+def nearest_neighbour(problem: MatchingProblem) -> Assignment:
+    """MatchIt's method = "nearest" (greedy; see jdl.matching.nearest for the rules)."""
+    spec = problem.spec
+    _require_att_or_atc(problem, "nearest-neighbour")
+    focal = problem.focal
+    order_name = effective_order(spec)
     order = processing_order(
-        np.flatnonzero(focal & problem.eligible), problem.distance, spec.order, spec.seed
+        np.flatnonzero(focal & problem.eligible), problem.distance, order_name, spec.seed
     )
     pairs = nearest_neighbour_pairs(
         focal=focal,
@@ -111,35 +175,93 @@ def nearest_neighbour(problem: MatchingProblem) -> Assignment:
         ratio=spec.ratio,
         replace=spec.replace,
         caliper=problem.caliper,
+        criteria=problem.criteria,
     )
-    weights, pair_weight = weights_from_pairs(n, focal, pairs.focal, pairs.control)
-    unit_subclass, pair_subclass = subclass_from_pairs(
-        n, pairs.focal, pairs.control, replace=spec.replace
-    )
-    att = spec.estimand == "ATT"
-    frame = pd.DataFrame(
-        {
-            "treated_row": pairs.focal if att else pairs.control,
-            "control_row": pairs.control if att else pairs.focal,
-            "subclass": pair_subclass,
-            "treated_weight": np.ones(len(pair_weight)) if att else pair_weight,
-            "control_weight": pair_weight if att else np.ones(len(pair_weight)),
+    matches_per_focal = np.bincount(pairs.focal, minlength=len(focal))
+    pair_weight = 1.0 / matches_per_focal[pairs.focal] if len(pairs.focal) else np.empty(0)
+    return _pairs_assignment(
+        problem, pairs.focal, pairs.control, pair_weight, pairs.rank,
+        replace=spec.replace,
+        parameters={
+            "order": order_name,
+            "ratio": spec.ratio,
+            "replace": spec.replace,
+            "mahalanobis": list(spec.mahalanobis),
+            "covariate_calipers": {
+                name: {"width": c.width, "scale": c.scale}
+                for name, c in spec.covariate_calipers.items()
+            },
         },
-        columns=PAIR_COLUMNS,
     )
-    # by subclass, and within a subclass in the order the matches were made
-    frame = frame.iloc[np.lexsort((pairs.rank, pair_subclass))]
-    frame = frame.reset_index(drop=True)
-    no_stratum = _no_stratum_count(problem, focal)
-    n_focal_eligible = int((focal & problem.eligible).sum())
-    n_focal_matched = len(np.unique(pairs.focal))
-    return Assignment(
-        weights=weights,
-        subclass=unit_subclass,
-        pairs=frame,
-        focal_no_exact_stratum=no_stratum,
-        focal_no_match=n_focal_eligible - n_focal_matched - no_stratum,
-        parameters={"order": spec.order, "ratio": spec.ratio, "replace": spec.replace},
+
+
+def _pairs_rank(pairs: WeightedPairs, distance: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs sorted by focal row, then nearest first; rank = position within the focal unit."""
+    gap = np.abs(distance[pairs.focal] - distance[pairs.control])
+    ordering = np.lexsort((pairs.control, gap, pairs.focal))
+    focal, control, weight = pairs.focal[ordering], pairs.control[ordering], pairs.weight[ordering]
+    counts = np.bincount(focal, minlength=len(distance))
+    starts = np.cumsum(counts) - counts
+    rank = np.arange(len(focal)) - starts[focal] if len(focal) else np.empty(0, np.int64)
+    return focal, control, weight, rank
+
+
+def radius(problem: MatchingProblem) -> Assignment:
+    """Radius matching: each focal unit takes every eligible comparison unit within the caliper.
+
+    The caliper (matching.caliper) is the radius. Each of a focal unit's k
+    matches has pair weight 1/k; comparison units may serve several focal units.
+    """
+    _require_att_or_atc(problem, "radius")
+    if problem.caliper is None:
+        raise JdlUserError.single(
+            "matching.caliper",
+            "radius matching needs a radius: set matching.caliper",
+            hint="e.g. caliper: {width: 0.2, scale: logit_sd}",
+        )
+    if problem.criteria is not None:
+        raise JdlUserError.single(
+            "matching.method", "covariate calipers and Mahalanobis distances apply to nearest_neighbour",
+            value="radius",
+        )
+    pairs = radius_pairs(
+        problem.focal, problem.eligible, problem.caliper.values, problem.exact_strata, problem.caliper.width
+    )
+    focal, control, weight, rank = _pairs_rank(pairs, problem.distance)
+    return _pairs_assignment(
+        problem, focal, control, weight, rank, replace=True,
+        parameters={"radius": problem.caliper.width},
+    )
+
+
+def kernel(problem: MatchingProblem) -> Assignment:
+    """Kernel matching: each focal unit takes every comparison unit in the kernel's support.
+
+    Pair weight K((d_c - d_f) / h) / sum over the focal unit's pairs, h the
+    bandwidth (matching.kernel) in absolute distance units.
+    """
+    _require_att_or_atc(problem, "kernel")
+    if problem.spec.caliper is not None:
+        raise JdlUserError.single(
+            "matching.caliper",
+            "kernel matching is bounded by its bandwidth, not by a caliper",
+            hint="remove matching.caliper and set matching.kernel.bandwidth",
+        )
+    bandwidth = problem.kernel_bandwidth
+    assert bandwidth is not None
+    pairs = kernel_pairs(
+        problem.focal, problem.eligible, problem.distance, problem.exact_strata,
+        bandwidth, problem.spec.kernel.type,
+    )
+    focal, control, weight, rank = _pairs_rank(pairs, problem.distance)
+    return _pairs_assignment(
+        problem, focal, control, weight, rank, replace=True,
+        parameters={
+            "kernel": problem.spec.kernel.type,
+            "bandwidth": problem.spec.kernel.bandwidth,
+            "bandwidth_scale": problem.spec.kernel.scale,
+            "bandwidth_absolute": bandwidth,
+        },
     )
 
 
@@ -150,8 +272,7 @@ def _renumber(codes: np.ndarray, keep: np.ndarray, by_first_row_of: np.ndarray) 
     ordered = kept_codes[np.sort(first)]
     mapping = np.zeros(int(codes.max()) + 1 if len(codes) else 1, dtype=np.int64)
     mapping[ordered] = np.arange(1, len(ordered) + 1)
-    out = np.where(keep, mapping[np.maximum(codes, 0)], 0)
-    return out
+    return np.where(keep, mapping[np.maximum(codes, 0)], 0)
 
 
 def _from_subclass(problem: MatchingProblem, subclass: np.ndarray, params: dict[str, Any]) -> Assignment:
@@ -172,60 +293,103 @@ def _require_no_caliper(problem: MatchingProblem, method: str) -> None:
     if problem.spec.caliper is not None:
         raise JdlUserError.single(
             "matching.caliper",
-            f"a caliper applies to nearest-neighbour matching, not to method {method!r}",
+            f"a caliper applies to nearest-neighbour or radius matching, not to method {method!r}",
             hint="remove matching.caliper or use method: nearest_neighbour",
         )
+
+
+def _strata_with_both_groups(problem: MatchingProblem, codes: np.ndarray, method: str) -> Assignment:
+    eligible = problem.eligible
+    in_both = np.intersect1d(codes[eligible & problem.treated], codes[eligible & ~problem.treated])
+    if len(in_both) == 0:
+        raise EvaluationCannotComplete(
+            "matching",
+            f"{method}: no stratum holds both treated and comparison units, so nobody can be matched",
+            hint="coarsen further (matching.cutpoints) or match on fewer covariates",
+        )
+    keep = eligible & np.isin(codes, in_both)
+    return _from_subclass(problem, _renumber(codes, keep, problem.treated), {})
 
 
 def exact(problem: MatchingProblem) -> Assignment:
     """MatchIt's method = "exact": one subclass per combination of covariate values with both groups."""
     _require_no_caliper(problem, "exact")
-    codes = problem.covariate_strata
-    eligible = problem.eligible
-    in_both = np.intersect1d(
-        codes[eligible & problem.treated], codes[eligible & ~problem.treated]
+    result = _strata_with_both_groups(problem, problem.covariate_strata, "exact matching")
+    return _with_parameters(result, {"strata_on": "all covariates"})
+
+
+def coarsened_exact(problem: MatchingProblem) -> Assignment:
+    """MatchIt's method = "cem": exact matching on coarsened covariates (default Sturges bins)."""
+    _require_no_caliper(problem, "coarsened_exact")
+    assert problem.covariates is not None
+    codes = cem_strata(problem.covariates, dict(problem.spec.cutpoints))
+    result = _strata_with_both_groups(problem, codes, "coarsened exact matching")
+    cutpoints = {str(c): problem.spec.cutpoints.get(str(c), "sturges") for c in problem.covariates.columns
+                 if pd.api.types.is_numeric_dtype(problem.covariates[c])
+                 or pd.api.types.is_bool_dtype(problem.covariates[c])}
+    return _with_parameters(result, {"cutpoints": cutpoints, "strata_used": int(result.subclass.max())})
+
+
+def _with_parameters(assignment: Assignment, parameters: dict[str, Any]) -> Assignment:
+    return Assignment(
+        weights=assignment.weights,
+        subclass=assignment.subclass,
+        pairs=assignment.pairs,
+        focal_no_exact_stratum=assignment.focal_no_exact_stratum,
+        focal_no_match=assignment.focal_no_match,
+        parameters={**assignment.parameters, **parameters},
+        with_replacement=assignment.with_replacement,
     )
-    keep = eligible & np.isin(codes, in_both)
-    subclass = _renumber(codes, keep, problem.treated)
-    return _from_subclass(problem, subclass, {"strata_on": "all covariates"})
-
-
-def _merge_one_sided(subclass: np.ndarray, treated: np.ndarray, count: int) -> np.ndarray:
-    """Merge any subclass lacking a treated or a control unit into its neighbour.
-
-    MatchIt instead moves single units between subclasses ("scoots"); the two
-    only differ in small samples where a quantile bin has one group only.
-    """
-    subclass = subclass.copy()
-    while True:
-        labels = np.unique(subclass[subclass > 0])
-        n1 = np.array([np.count_nonzero(treated & (subclass == s)) for s in labels])
-        n0 = np.array([np.count_nonzero(~treated & (subclass == s)) for s in labels])
-        bad = np.flatnonzero((n1 == 0) | (n0 == 0))
-        if len(bad) == 0 or len(labels) == 1:
-            break
-        b = bad[0]
-        target = labels[b + 1] if b + 1 < len(labels) else labels[b - 1]
-        subclass[subclass == labels[b]] = target
-    labels = np.unique(subclass[subclass > 0])
-    mapping = np.zeros(count + 2, dtype=np.int64)
-    mapping[labels] = np.arange(1, len(labels) + 1)
-    return mapping[subclass]
 
 
 def subclass(problem: MatchingProblem) -> Assignment:
-    """MatchIt's method = "subclass": quantile bins of the distance (focal group, or all for the ATE)."""
+    """MatchIt's method = "subclass": quantile bins of the distance, then "scooting".
+
+    Boundaries are quantiles of the distance among the treated (ATT), the
+    controls (ATC) or everyone (ATE); a subclass without a treated or a control
+    unit takes the nearest such unit from a neighbouring subclass (MatchIt's
+    subclass_scoot, min.n = 1). Weights are MatchIt's subclass weights.
+    """
     _require_no_caliper(problem, "subclass")
-    count = DEFAULT_SUBCLASSES
+    count = problem.spec.subclasses
+    estimand = problem.spec.estimand
+    basis = {"ATT": problem.treated, "ATC": ~problem.treated}.get(
+        estimand, np.ones(len(problem.treated), bool)
+    )
+    codes, cuts = quantile_subclasses(problem.distance, basis, problem.eligible, count)
     eligible = problem.eligible
-    basis = eligible if problem.spec.estimand == "ATE" else eligible & problem.focal
-    cuts = np.quantile(problem.distance[basis], np.linspace(0, 1, count + 1))
-    bins = np.clip(np.searchsorted(cuts, problem.distance, side="right"), 1, count)
-    bins = np.where(eligible, bins, 0)
-    merged = _merge_one_sided(bins, problem.treated, count)
-    return _from_subclass(problem, merged, {"subclasses": count, "subclasses_used": int(merged.max())})
+    observed = np.unique(codes[eligible])
+    table_has_gap = any(
+        np.bincount(codes[eligible & group], minlength=count + 1)[observed].min() < 1
+        for group in (problem.treated, ~problem.treated)
+    )
+    if table_has_gap:
+        codes = codes.copy()
+        codes[eligible] = scoot(codes[eligible], problem.treated[eligible], problem.distance[eligible])
+    used = np.unique(codes[codes > 0])
+    mapping = np.zeros(int(codes.max()) + 1, dtype=np.int64)
+    mapping[used] = np.arange(1, len(used) + 1)
+    codes = mapping[codes]
+    return _from_subclass(
+        problem,
+        codes,
+        {"subclasses": count, "subclasses_used": int(codes.max()), "boundaries": [float(c) for c in cuts]},
+    )
 
 
 MATCHERS.register("nearest_neighbour", nearest_neighbour)
 MATCHERS.register("exact", exact)
+MATCHERS.register("coarsened_exact", coarsened_exact)
 MATCHERS.register("subclass", subclass)
+MATCHERS.register("radius", radius)
+MATCHERS.register("kernel", kernel)
+
+__all__ = [
+    "DEFAULT_SUBCLASSES",
+    "MATCHERS",
+    "Assignment",
+    "MatchingProblem",
+    "effective_order",
+    "processing_order",
+    "weights_from_pairs",
+]

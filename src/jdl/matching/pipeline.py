@@ -8,11 +8,12 @@ import pandas as pd
 from jdl.errors import EvaluationCannotComplete, JdlUserError
 from jdl.matching.balance import balance_table
 from jdl.matching.design import design_matrix
+from jdl.matching.distances import covariate_caliper_criteria, mahalanobis_transform
 from jdl.matching.matchers import MATCHERS, MatchingProblem
-from jdl.matching.nearest import Caliper
+from jdl.matching.nearest import Caliper, GeneralCriteria
 from jdl.matching.propensity import PropensityResult, fit_propensity, propensity_from_column
 from jdl.matching.result import UNIT_COLUMNS, DiscardCounts, MatchingResult
-from jdl.matching.weights import effective_sample_size
+from jdl.matching.weights import effective_sample_size, sample_sizes
 from jdl.spec.models import MatchingSpec
 
 
@@ -101,18 +102,51 @@ def _propensity(
     return fit_propensity(X, treated, spec.propensity, spec.seed)
 
 
-def _caliper(
-    spec: MatchingSpec, distance: np.ndarray, propensity: PropensityResult, eligible: np.ndarray
-) -> Caliper | None:
-    """The caliper in absolute units; SDs are sample SDs over all retained units (MatchIt)."""
-    if spec.caliper is None:
-        return None
-    width, scale = spec.caliper.width, spec.caliper.scale
+def _scaled(
+    width: float, scale: str, distance: np.ndarray, propensity: PropensityResult, eligible: np.ndarray
+) -> Caliper:
+    """A width in absolute units; SDs are sample SDs over all retained units (MatchIt)."""
     if scale == "absolute":
         return Caliper(distance, width)
     values = propensity.linear_predictor if scale == "logit_sd" else distance
     sd = float(np.std(values[eligible], ddof=1))
     return Caliper(values, width * sd)
+
+
+def _caliper(
+    spec: MatchingSpec, distance: np.ndarray, propensity: PropensityResult, eligible: np.ndarray
+) -> Caliper | None:
+    if spec.caliper is None:
+        return None
+    return _scaled(spec.caliper.width, spec.caliper.scale, distance, propensity, eligible)
+
+
+def _criteria(
+    frame: pd.DataFrame, spec: MatchingSpec, treated: np.ndarray, eligible: np.ndarray
+) -> GeneralCriteria | None:
+    if not spec.covariate_calipers and not spec.mahalanobis:
+        return None
+    values, widths = covariate_caliper_criteria(frame, dict(spec.covariate_calipers), eligible)
+    return GeneralCriteria(
+        covariate_values=values,
+        covariate_widths=widths,
+        mahalanobis=mahalanobis_transform(frame, list(spec.mahalanobis), treated, eligible)
+        if spec.mahalanobis else None,
+    )
+
+
+def _require_overlap(distance: np.ndarray, treated: np.ndarray, link: str) -> None:
+    """Treated and comparison scores must overlap, or no matching can be credible."""
+    t, c = distance[treated], distance[~treated]
+    if t.min() > c.max() or c.min() > t.max():
+        raise EvaluationCannotComplete(
+            "matching.propensity",
+            f"the treated and comparison groups do not overlap on the propensity score "
+            f"({link}): treated {t.min():.4g} to {t.max():.4g}, comparison {c.min():.4g} to "
+            f"{c.max():.4g} ({len(t)} treated, {len(c)} comparison units)",
+            hint="the groups differ completely on the covariates; check the comparison pool "
+            "or the covariates (one may be a proxy for treatment)",
+        )
 
 
 def match(
@@ -135,9 +169,14 @@ def match(
     X = design_matrix(frame, covariates)
     propensity = _propensity(frame, X, treated, spec, score)
     distance = propensity.score if spec.propensity.link == "logit" else propensity.linear_predictor
+    _require_overlap(distance, treated, spec.propensity.link)
     discarded = common_support(distance, treated, spec.discard)
     eligible = ~discarded
     caliper = _caliper(spec, distance, propensity, eligible)
+    kernel_bandwidth = (
+        _scaled(spec.kernel.bandwidth, spec.kernel.scale, distance, propensity, eligible).width
+        if spec.method == "kernel" else None
+    )
     problem = MatchingProblem(
         treated=treated,
         distance=distance,
@@ -147,6 +186,9 @@ def match(
         covariate_strata=_strata(frame, list(covariates)) if spec.method == "exact" else
         np.zeros(len(frame), dtype=np.int64),
         spec=spec,
+        covariates=frame[list(covariates)],
+        criteria=_criteria(frame, spec, treated, eligible),
+        kernel_bandwidth=kernel_bandwidth,
     )
     assignment = MATCHERS[spec.method](problem)
     weights = assignment.weights
@@ -154,10 +196,16 @@ def match(
     n_treated_matched = int((matched & treated).sum())
     n_control_matched = int((matched & ~treated).sum())
     if n_treated_matched == 0 or n_control_matched == 0:
+        n_eligible_focal = int((eligible & problem.focal).sum())
+        reason = (
+            f"; the caliper ({spec.caliper.width} {spec.caliper.scale} = {caliper.width:.4g} "
+            f"absolute) left none of the {n_eligible_focal} eligible focal units a match"
+            if caliper is not None and spec.caliper is not None else ""
+        )
         raise EvaluationCannotComplete(
             "matching",
             f"no matches were found ({n_treated_matched} treated and {n_control_matched} "
-            "comparison units matched)",
+            f"comparison units matched){reason}",
             hint="widen or remove the caliper, drop exact-matching covariates, or set discard: none",
         )
     units = pd.DataFrame(
@@ -212,5 +260,6 @@ def match(
             focal_no_exact_stratum=assignment.focal_no_exact_stratum,
             focal_no_match=assignment.focal_no_match,
         ),
-        replace=bool(spec.replace) and spec.method == "nearest_neighbour",
+        replace=assignment.with_replacement,
+        sample_sizes=sample_sizes(treated, weights, discarded),
     )

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from scipy.special import expit, logit
+from scipy.special import logit
 
 from jdl.errors import JdlUserError
 from jdl.matching.registry import Registry
@@ -52,6 +52,25 @@ def _as_treated_array(treated: np.ndarray | pd.Series) -> np.ndarray:
     return values.astype(bool)
 
 
+def r_linear_predictor(design: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
+    """X @ beta accumulated column by column, as R's reference BLAS does for glm.
+
+    The same order of additions as R keeps tied rows tied and near-ties in the
+    same order, which nearest-neighbour tie-breaking depends on.
+    """
+    total = np.zeros(design.shape[0])
+    for j, coefficient in enumerate(coefficients):
+        total += design[:, j] * coefficient
+    return total
+
+
+def r_logit_inverse(eta: np.ndarray) -> np.ndarray:
+    """R's binomial()$linkinv: exp(eta) / (1 + exp(eta)), eta clamped at +-30 as R does."""
+    eps = np.finfo(float).eps
+    tmp = np.where(eta < -30, eps, np.where(eta > 30, 1 / eps, np.exp(np.clip(eta, -30, 30))))
+    return tmp / (1 + tmp)
+
+
 def fit_logistic(
     X: pd.DataFrame, treated: np.ndarray, spec: PropensitySpec, seed: int
 ) -> PropensityResult:
@@ -69,8 +88,8 @@ def fit_logistic(
         fit = sm.GLM(y, design, family=sm.families.Binomial()).fit(
             method="IRLS", tol=1e-10, maxiter=100
         )
-    linear_predictor = design @ np.asarray(fit.params, dtype=float)
-    score = expit(linear_predictor)
+    linear_predictor = r_linear_predictor(design, np.asarray(fit.params, dtype=float))
+    score = r_logit_inverse(linear_predictor)
     separation = any("separation" in str(w.message).lower() for w in caught)
     return PropensityResult(
         score=score,
@@ -90,6 +109,55 @@ def fit_logistic(
 
 
 PROPENSITY_MODELS.register("logistic", fit_logistic)
+
+
+def _causalml_model(name: str, factory: Callable[[int], Any], X: pd.DataFrame, treated: np.ndarray,
+                    seed: int, parameters: dict[str, Any]) -> PropensityResult:
+    """Fit one of causalml's propensity models (isotonic-calibrated, clipped to [0.001, 0.999])."""
+    model = factory(seed)
+    features = X.to_numpy(dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        raw = model.fit_predict(features, treated.astype(int))
+    # XGBoost returns float32, whose clipped 0.999 is 0.99900001: clip again in float64
+    score = np.clip(np.asarray(raw, dtype=float), 0.001, 0.999)
+    return PropensityResult(
+        score=score,
+        linear_predictor=logit(score),
+        model=name,
+        parameters={**parameters, "clip_bounds": [0.001, 0.999], "calibrated": "isotonic",
+                    "seed": seed, "library": "causalml.propensity"},
+        coefficients={},
+        converged=True,
+    )
+
+
+def fit_elastic_net(
+    X: pd.DataFrame, treated: np.ndarray, spec: PropensitySpec, seed: int
+) -> PropensityResult:
+    """causalml's ElasticNetPropensityModel (cross-validated penalised logistic regression)."""
+    from causalml.propensity import ElasticNetPropensityModel
+
+    return _causalml_model(
+        "elastic_net", lambda s: ElasticNetPropensityModel(random_state=s), X, treated, seed,
+        {"class": "ElasticNetPropensityModel"},
+    )
+
+
+def fit_gradient_boosted(
+    X: pd.DataFrame, treated: np.ndarray, spec: PropensitySpec, seed: int
+) -> PropensityResult:
+    """causalml's GradientBoostedPropensityModel (LightGBM/XGBoost-style boosted trees)."""
+    from causalml.propensity import GradientBoostedPropensityModel
+
+    return _causalml_model(
+        "gradient_boosted", lambda s: GradientBoostedPropensityModel(random_state=s), X, treated, seed,
+        {"class": "GradientBoostedPropensityModel"},
+    )
+
+
+PROPENSITY_MODELS.register("elastic_net", fit_elastic_net)
+PROPENSITY_MODELS.register("gradient_boosted", fit_gradient_boosted)
 
 
 def fit_propensity(

@@ -55,4 +55,5 @@ class MatchingResult:
     n_control_matched: int
     effective_sample_size_control: float
     discarded: DiscardCounts
-    replace: bool = False
+    replace: bool = False  # comparison units may serve several focal units (pairs carry the weights)
+    sample_sizes: pd.DataFrame | None = field(default=None, repr=False)  # see weights.sample_sizes

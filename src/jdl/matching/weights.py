@@ -22,13 +22,29 @@ def weights_from_pairs(
     was matched to of 1/k (k = that focal unit's number of matches); control
     weights are then rescaled to sum to the number of distinct matched controls.
     """
-    weights = np.zeros(n_rows)
     matches_per_focal = np.bincount(pair_focal, minlength=n_rows)
     pair_weight = 1.0 / matches_per_focal[pair_focal] if len(pair_focal) else np.empty(0)
+    return weights_from_pair_weights(n_rows, focal, pair_focal, pair_control, pair_weight), pair_weight
+
+
+def weights_from_pair_weights(
+    n_rows: int,
+    focal: np.ndarray,
+    pair_focal: np.ndarray,
+    pair_control: np.ndarray,
+    pair_weight: np.ndarray,
+) -> np.ndarray:
+    """Unit weights from pairs whose weights sum to 1 per focal unit (1/k, or kernel shares).
+
+    Matched focal units get 1; a control gets the sum of its pair weights, and
+    the controls' weights are rescaled to sum to the number of distinct matched
+    controls (MatchIt's convention).
+    """
+    weights = np.zeros(n_rows)
     np.add.at(weights, pair_control, pair_weight)
     _make_sum_to_count(weights, ~focal)
     weights[np.unique(pair_focal)] = 1.0
-    return weights, pair_weight
+    return weights
 
 
 def subclass_from_pairs(n_rows: int, pair_focal: np.ndarray, pair_control: np.ndarray,
@@ -89,3 +105,21 @@ def effective_sample_size(weights: np.ndarray) -> float:
     total = weights.sum()
     squares = np.square(weights).sum()
     return float(total * total / squares) if squares > 0 else 0.0
+
+
+def sample_sizes(treated: np.ndarray, weights: np.ndarray, discarded: np.ndarray) -> pd.DataFrame:
+    """MatchIt's sample-size table: All, All (ESS), Matched (ESS), Matched, Unmatched, Discarded."""
+    rows = []
+    for name, group in (("treatment", treated), ("comparison", ~treated)):
+        w = weights[group]
+        matched = w > 0
+        rows.append({
+            "group": name,
+            "all": int(group.sum()),
+            "all_effective": float(group.sum()),
+            "matched_effective": effective_sample_size(w[matched]),
+            "matched": int(matched.sum()),
+            "unmatched": int((~matched & ~discarded[group]).sum()),
+            "discarded": int(discarded[group].sum()),
+        })
+    return pd.DataFrame(rows)

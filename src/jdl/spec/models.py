@@ -263,6 +263,37 @@ class CaliperSpec(SpecModel):
     )
 
 
+class KernelSpec(SpecModel):
+    """Kernel matching: every comparison unit near a focal unit, weighted by a kernel of the distance."""
+
+    type: Literal["epanechnikov", "gaussian", "uniform", "triangular", "biweight"] = Field(
+        "epanechnikov", description="kernel function"
+    )
+    bandwidth: float = Field(0.2, gt=0, description="kernel bandwidth, in units given by scale")
+    scale: Literal["logit_sd", "sd", "absolute"] = Field(
+        "sd",
+        description="logit_sd: SDs of the logit of the score; sd: SDs of the distance matched on; "
+        "absolute: distance units",
+    )
+
+
+CUTPOINT_RULES = ("sturges", "fd", "scott")
+
+# Matcher-specific keys and the methods that use them (checked when the key is given).
+METHOD_KEYS: dict[str, tuple[str, ...]] = {
+    "subclasses": ("subclass",),
+    "cutpoints": ("coarsened_exact",),
+    "kernel": ("kernel",),
+    "mahalanobis": ("nearest_neighbour",),
+    "covariate_calipers": ("nearest_neighbour",),
+}
+
+
+def _default_of(key: str) -> Any:
+    field = MatchingSpec.model_fields[key]
+    return field.default_factory() if field.default_factory is not None else field.default  # type: ignore[call-arg]
+
+
 class MatchingSpec(SpecModel):
     """How the comparison group is matched to the treatment group."""
 
@@ -285,6 +316,64 @@ class MatchingSpec(SpecModel):
         "none", description="drop units outside common support of the score"
     )
     seed: int = Field(2013, description="seed for random ordering and any other randomness")
+    subclasses: int = Field(
+        6, ge=2, le=1000, description="method subclass: number of propensity-score quantile subclasses"
+    )
+    cutpoints: dict[str, int | list[float] | str] = Field(
+        default_factory=dict,
+        description="method coarsened_exact: per numeric covariate, a number of bins, a list of cut "
+        "points, a rule (sturges, fd, scott) or qN for N quantile bins; 0 = match exactly, "
+        "1 = ignore the covariate; covariates not named use sturges (MatchIt's default)",
+    )
+    kernel: KernelSpec = Field(
+        default_factory=KernelSpec, description="method kernel: kernel type and bandwidth"
+    )
+    mahalanobis: list[str] = Field(
+        default_factory=list,
+        description="method nearest_neighbour: covariates whose Mahalanobis distance chooses the match "
+        "among units within the caliper (MatchIt's mahvars); empty = match on the distance",
+    )
+    covariate_calipers: dict[str, CaliperSpec] = Field(
+        default_factory=dict,
+        description="method nearest_neighbour: per numeric covariate, the largest allowed difference "
+        "(scale sd: SDs of the covariate; absolute: its own units)",
+    )
+
+    @model_validator(mode="after")
+    def _method_parameters(self) -> MatchingSpec:
+        violations: list[tuple[tuple[str | int, ...], str]] = []
+        known = {m for methods in METHOD_KEYS.values() for m in methods} | {
+            "exact", "radius", "nearest_neighbour"
+        }
+        if self.method in known:
+            for key, methods in METHOD_KEYS.items():
+                # a key counts as given when set to something other than its default
+                given = key in self.model_fields_set and getattr(self, key) != _default_of(key)
+                if given and self.method not in methods:
+                    violations.append(
+                        ((key,), f"{key} applies to method {' or '.join(methods)}, not to "
+                         f"{self.method!r}; remove it or change matching.method")
+                    )
+        for name, caliper in self.covariate_calipers.items():
+            if caliper.scale == "logit_sd":
+                violations.append(
+                    (("covariate_calipers", name, "scale"),
+                     "a covariate caliper's scale is sd or absolute (logit_sd is for the score)")
+                )
+        for name, rule in self.cutpoints.items():
+            if isinstance(rule, str) and rule not in CUTPOINT_RULES and not (
+                rule.startswith("q") and rule[1:].isdigit() and int(rule[1:]) >= 2
+            ):
+                violations.append(
+                    (("cutpoints", name),
+                     f"unknown cut-point rule {rule!r}; use a number of bins, a list of cut points, "
+                     f"{', '.join(CUTPOINT_RULES)} or qN (N quantile bins)")
+                )
+            elif isinstance(rule, int) and rule < 0:
+                violations.append((("cutpoints", name), "a number of bins must be 0 or more"))
+        if violations:
+            raise SpecRuleError(violations)
+        return self
 
 
 class MeasureSpec(SpecModel):
