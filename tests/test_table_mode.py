@@ -92,3 +92,20 @@ def test_missing_columns_are_all_named(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["run", str(spec), "--out", str(tmp_path / "run"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "'region'" in err and "'income'" in err and "allowed: unit, treat, age" in err
+
+
+def test_lalonde_example_spec_reproduces_matchit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The example spec gives MatchIt 4.5's 1:1 nearest-neighbour ATT and cluster-robust SE on Lalonde."""
+    repo = Path(__file__).resolve().parents[1]
+    reference = pd.read_csv(repo / "tests" / "reference" / "matchit" / "summary.csv")
+    expected = reference.loc[reference["variant"] == "nearest_1to1"].iloc[0]
+    spec = repo / "configs" / "examples" / "lalonde-nsw.yaml"
+    monkeypatch.chdir(repo)
+    assert main(["run", str(spec), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    re78 = results["measures"]["re78"]
+    assert re78["difference"] == pytest.approx(expected["effect"], rel=1e-6)
+    assert re78["se"] == pytest.approx(expected["se_cluster"], rel=1e-6)
+    balance = pd.read_csv(tmp_path / "run" / "balance.csv")
+    assert {"age", "educ", "raceblack", "racehispan", "racewhite"} & set(balance["covariate"])
+    assert "Earnings in 1978" in (tmp_path / "run" / "report.html").read_text()
