@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-import hashlib
 import platform
 import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from jdl.audit.fingerprints import file_sha256, fingerprint_files
+
+__all__ = [
+    "TRACKED_PACKAGES",
+    "file_sha256",
+    "fingerprint_files",
+    "git_state",
+    "package_versions",
+    "platform_facts",
+]
 
 TRACKED_PACKAGES = (
     "jdl",
@@ -27,26 +37,6 @@ TRACKED_PACKAGES = (
     "matplotlib",
     "rapidfuzz",
 )
-
-_CHUNK = 1 << 20
-
-
-def file_sha256(path: str) -> str:
-    import fsspec
-
-    digest = hashlib.sha256()
-    with fsspec.open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def fingerprint_files(files: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """Content hashes of every file of an input, and one hash over all of them."""
-    per_file = {f: file_sha256(f) for f in files}
-    combined = hashlib.sha256("".join(f"{Path(f).name}:{h}\n" for f, h in per_file.items()).encode())
-    return {"sha256": combined.hexdigest(), "files": per_file}
-
 
 def package_versions() -> dict[str, str]:
     versions: dict[str, str] = {}

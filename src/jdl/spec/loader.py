@@ -7,7 +7,9 @@ checks them (relative to the current directory) when it reads data.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +18,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from jdl.errors import JdlUserError, Problem
+from jdl.spec import migrations
 from jdl.spec.models import Spec
 from jdl.spec.origins import SpecOrigins
-from jdl.spec.problems import KeyPath, display_path, validation_problems
+from jdl.spec.problems import KeyPath, display_path, format_key_path, validation_problems
 from jdl.spec.yaml_lines import YamlDocument, read_yaml
 
 ExtraChecks = Callable[["LoadedSpec"], list[Problem]]
@@ -36,6 +39,8 @@ class LoadedSpec:
     merged: dict[str, Any]
     chain: tuple[Path, ...]
     origins: SpecOrigins | None = field(default=None, repr=False, compare=False)
+    migrated: tuple[str, ...] = field(default=(), compare=False)
+    """One note per old key migrated in memory (`FILE:LINE key: renamed to …`), for the manifest."""
 
     def locate(self, key_path: tuple[str | int, ...]) -> str:
         """`FILE:LINE` of the file and line that set `key_path` (or its nearest existing ancestor)."""
@@ -91,7 +96,7 @@ def validate_specs(
 
 
 def _load(path: Path) -> tuple[LoadedSpec | None, list[Problem]]:
-    documents, problems = _read_chain(path)
+    documents, problems, migrated = _read_chain(path)
     if documents is None:
         return None, problems
     merged = _merge_chain(documents)
@@ -106,7 +111,7 @@ def _load(path: Path) -> tuple[LoadedSpec | None, list[Problem]]:
     if problems:  # e.g. duplicate keys: the data validated, but not necessarily as written
         return None, problems
     chain = (path, *(document.path for document in documents[1:]))
-    return LoadedSpec(path, spec, merged, chain, origins), []
+    return LoadedSpec(path, spec, merged, chain, origins, tuple(migrated)), []
 
 
 def _order(origins: SpecOrigins, key_path: KeyPath) -> tuple[int, int]:
@@ -114,27 +119,70 @@ def _order(origins: SpecOrigins, key_path: KeyPath) -> tuple[int, int]:
     return index, line
 
 
-def _read_chain(path: Path) -> tuple[tuple[YamlDocument, ...] | None, list[Problem]]:
-    """The spec and its bases, most specific first; None when the chain cannot be built."""
+def _read_chain(
+    path: Path,
+) -> tuple[tuple[YamlDocument, ...] | None, list[Problem], list[str]]:
+    """The spec and its bases (migrated), most specific first; None when the chain cannot be built."""
     documents: list[YamlDocument] = []
     problems: list[Problem] = []
+    migrated: list[str] = []
     visited = [_identity(path)]
     current = path
     while True:
         document = read_yaml(current)
         problems.extend(document.problems)
         if not document.readable:
-            return None, problems
+            return None, problems, migrated
+        document, notes, migration_problems = _migrate(document)
+        migrated.extend(notes)
+        problems.extend(migration_problems)
         documents.append(document)
         if document.data.get("extends") is None:
-            return tuple(documents), problems
+            return tuple(documents), problems, migrated
         base, problem = _find_base(document, visited)
         if problem is not None:
             problems.append(problem)
-            return None, problems
+            return None, problems, migrated
         assert base is not None
         visited.append(_identity(base))
         current = base
+
+
+def _migrate(document: YamlDocument) -> tuple[YamlDocument, list[str], list[Problem]]:
+    """Old keys renamed to their current names (see `jdl.spec.migrations`), before merging.
+
+    A file written for an older spec_version (or with none) is migrated with a
+    SpecMigrationWarning per key; one that declares the current version but uses
+    an old key gets a problem naming the new key (and is migrated, so that the
+    old key is not also reported as unknown).
+    """
+    data = document.data
+    shown = display_path(document.path)
+
+    def where(key_path: tuple[str | int, ...]) -> str:
+        lines = document.lines.get(key_path)
+        return f"{shown}:{lines.key if lines is not None else 1} {format_key_path(key_path)}"
+
+    outdated = migrations.old_keys_in_current(data)
+    problems = [
+        Problem(where(m.old), f"{m.describe(named=False)}; a spec_version {data.get('spec_version')} "
+                f"file may not use the old key", hint=f"write {m.new_name}" if m.new_name else "remove the key")
+        for m in outdated
+    ]
+    migrated, steps, conflicts = migrations.migrate_data(data, all_versions=bool(outdated))
+    problems += [Problem(where(c.migration.old), c.message(), hint=f"keep only {c.migration.new_name}")
+                 for c in conflicts]
+    notes = []
+    for step in steps:
+        note = f"{where(step.migration.old)}: {step.message()}"
+        notes.append(note)
+        if not outdated:
+            warnings.warn(migrations.SpecMigrationWarning(
+                f"{note}. Run `jdl migrate {shown}` to rewrite the file."), stacklevel=5)
+    if migrated == data:
+        return document, [], problems
+    return (dataclasses.replace(document, data=migrated, lines=migrations.move_lines(document.lines, steps)),
+            notes, problems)
 
 
 def _find_base(document: YamlDocument, visited: list[Path]) -> tuple[Path | None, Problem | None]:
