@@ -29,7 +29,7 @@ from markupsafe import Markup
 
 from jdl.audit.canonical import normalise
 from jdl.errors import EXIT_BAD_INPUT, EXIT_CANNOT_COMPLETE, JdlUserError
-from jdl.report.charts import _plain_text, _svg_style, _to_svg
+from jdl.report.charts import figure_to_svg, plain_text, svg_style
 from jdl.spec.problems import display_path
 
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -335,7 +335,7 @@ def forest_plots(rows: Sequence[dict[str, Any]]) -> list[str]:
             groups.setdefault(str(row["primary"]), []).append(row)
     plots = []
     for position, (measure, members) in enumerate(groups.items()):
-        with _svg_style():
+        with svg_style():
             plots.append(str(_draw_forest(members, f"forest{position}", measure)))
     return plots
 
@@ -355,14 +355,14 @@ def _draw_forest(rows: Sequence[dict[str, Any]], prefix: str, measure: str) -> s
         axes.errorbar([difference], [y], xerr=[[difference - low], [high - difference]], fmt="o",
                       color=colour, ecolor=colour, capsize=3, markersize=5, linewidth=1.2)
     axes.axvline(0.0, color="#666666", linewidth=0.8)
-    labels = [_plain_text(_forest_label(row)) for row in rows]
+    labels = [plain_text(_forest_label(row)) for row in rows]
     axes.set_yticks(positions, labels=labels)
     axes.set_ylim(-0.7, len(rows) - 0.3)
     unit = "percentage points" if percent else "difference"
-    axes.set_xlabel(_plain_text(f"{rows[0]['primary_label'] or measure}: treatment minus comparison ({unit})"))
+    axes.set_xlabel(plain_text(f"{rows[0]['primary_label'] or measure}: treatment minus comparison ({unit})"))
     axes.grid(axis="x", color="#eeeeee", linewidth=0.6)
     axes.set_axisbelow(True)
-    return str(_to_svg(figure, prefix, f"Forest plot of {measure} differences across the batch"))
+    return str(figure_to_svg(figure, prefix, f"Forest plot of {measure} differences across the batch"))
 
 
 def _forest_label(row: dict[str, Any]) -> str:

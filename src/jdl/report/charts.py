@@ -50,7 +50,7 @@ def love_plot(balance: Sequence[Mapping[str, Any]]) -> Markup | None:
     ]
     if not rows:
         return None
-    with _svg_style():
+    with svg_style():
         return _draw_love_plot(rows)
 
 
@@ -73,13 +73,13 @@ def _draw_love_plot(rows: Sequence[Mapping[str, Any]]) -> Markup:
         label="Before matching",
     )
     axes.scatter(after, positions, c=colours, s=28, label="After matching")
-    axes.set_yticks(positions, labels=[_plain_text(row.get("covariate", "")) for row in rows])
+    axes.set_yticks(positions, labels=[plain_text(row.get("covariate", "")) for row in rows])
     axes.set_ylim(-0.7, len(rows) - 0.3)
     axes.set_xlabel("Standardised mean difference (participants minus comparison)")
     figure.legend(loc="outside upper center", ncols=2, frameon=False, fontsize=8)
     axes.grid(axis="y", color="#eeeeee", linewidth=0.6)
     axes.set_axisbelow(True)
-    return _to_svg(
+    return figure_to_svg(
         figure, "love", "Love plot: standardised mean differences before and after matching"
     )
 
@@ -110,7 +110,7 @@ def overlap_chart(
     ]
     if not drawable:
         return None
-    with _svg_style():
+    with svg_style():
         return _draw_overlap(overlap, edges, drawable, axis_label)
 
 
@@ -127,16 +127,16 @@ def _draw_overlap(
         total = sum(counts)
         shares = [c / total if total > 0 else 0.0 for c in counts]
         axes.stairs(shares, edges, label=label, **style)
-    axes.set_xlabel(_plain_text(axis_label))
+    axes.set_xlabel(plain_text(axis_label))
     axes.set_ylabel("Share of group")
     figure.legend(loc="outside upper center", ncols=3, frameon=False, fontsize=8)
-    return _to_svg(
+    return figure_to_svg(
         figure, "overlap", "Propensity score overlap of participants and comparison group"
     )
 
 
-def _to_svg(figure: Figure, prefix: str, description: str) -> Markup:
-    """Call inside _svg_style(): artists and the writer read rcParams when they run."""
+def figure_to_svg(figure: Figure, prefix: str, description: str) -> Markup:
+    """Call inside svg_style(): artists and the writer read rcParams when they run."""
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     svg = _PROLOG.sub("", buffer.getvalue(), count=1)
@@ -150,7 +150,7 @@ def _to_svg(figure: Figure, prefix: str, description: str) -> Markup:
 
 
 @contextmanager
-def _svg_style() -> Iterator[None]:
+def svg_style() -> Iterator[None]:
     """Matplotlib defaults plus SVG_RC, restored afterwards (ignores any user matplotlibrc)."""
     with matplotlib.rc_context():
         matplotlib.rcdefaults()
@@ -162,6 +162,6 @@ def _or_nan(value: object) -> float:
     return float(value) if is_number(value) else float("nan")
 
 
-def _plain_text(text: object) -> str:
+def plain_text(text: object) -> str:
     # A "$" would switch matplotlib to mathtext; user-supplied names are plain text.
     return str(text).replace("$", r"\$")
