@@ -105,3 +105,22 @@ def test_sha256_changes_when_a_value_changes(tmp_path: Path) -> None:
     )
 
     assert spec_sha256(load_spec(original).spec) != spec_sha256(load_spec(changed).spec)
+
+
+def test_hash_ignores_extends_once_merged(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from jdl.spec import load_spec, spec_sha256
+
+    base = tmp_path / "base.yaml"
+    base.write_text("matching: {ratio: 3}\n")
+    body = (
+        "spec_version: 1\nid: x\ntitle: X\norganisation: O\n"
+        "data: {national_records: {people: p, events: e}, cohort: c.csv}\n"
+        "cohort: {period: {from: 2016-01-01, to: 2016-12-31}}\n"
+    )
+    extended = tmp_path / "extended.yaml"
+    extended.write_text(body + "extends: base.yaml\n")
+    flat = tmp_path / "flat.yaml"
+    flat.write_text(body + "matching: {ratio: 3}\n")
+    assert spec_sha256(load_spec(extended).spec) == spec_sha256(load_spec(flat).spec)
+    flat.write_text(body + "matching: {ratio: 2}\n")
+    assert spec_sha256(load_spec(extended).spec) != spec_sha256(load_spec(flat).spec)

@@ -40,9 +40,13 @@ def spec_json_schema() -> dict[str, Any]:
 
 
 def canonical_spec_json(spec: Spec) -> str:
-    """The resolved spec as canonical JSON: sorted keys, no spaces, aliases, UTF-8 text."""
+    """The resolved spec as canonical JSON: sorted keys, no spaces, aliases, UTF-8 text.
+
+    `extends` is left out: once merged, the method is fully in the resolved spec, so a
+    flattened copy and the original hash alike (the manifest records the chain of files).
+    """
     return json.dumps(
-        spec.model_dump(mode="json", by_alias=True),
+        spec.model_dump(mode="json", by_alias=True, exclude={"extends"}),
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
