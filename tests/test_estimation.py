@@ -194,7 +194,7 @@ def test_min_detectable_effect_continuous() -> None:
 def test_unknown_estimator_lists_choices(matched) -> None:
     frame, result = matched
     with pytest.raises(JdlUserError, match="weighted_difference"):
-        estimate(frame["y"], result, EstimatorSpec(method="aipw"), kind="binary")
+        estimate(frame["y"], result, EstimatorSpec(method="propensity_magic"), kind="binary")
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])

@@ -18,6 +18,13 @@ class EstimateResult:
     when the difference is 0); min_detectable_effect: the smallest difference
     (in the outcome's units, as a magnitude) detectable with 80% power with the
     achieved sample sizes.
+
+    For estimators that model rather than average (regression_adjustment, ipw,
+    aipw, meta-learners) treatment_mean is the estimated mean outcome of the
+    estimand's population under treatment (for the ATT: the treated's observed
+    mean) and comparison_mean = treatment_mean - difference, the estimated
+    counterfactual mean. `parameters` records the variance method, standard
+    error, reference distribution and every setting used.
     """
 
     estimand: str
