@@ -20,6 +20,11 @@ import pandas as pd
 import jdl
 from jdl.errors import EvaluationCannotComplete
 from jdl.estimation import estimate, naive_difference
+from jdl.estimation.disclosure import apply_disclosure, reoffender_measures_publishable
+from jdl.estimation.multiplicity import adjust_p_values
+from jdl.estimation.ratios import effect_ratios
+from jdl.estimation.sensitivity import e_value, placebo_estimate, rosenbaum_bounds
+from jdl.estimation.survival import time_to_first_reoffence_curves
 from jdl.matching import MatchingResult, match
 from jdl.measures import OutcomeColumn
 from jdl.spec import LoadedSpec, Spec, spec_sha256
@@ -27,8 +32,6 @@ from jdl.spec import LoadedSpec, Spec, spec_sha256
 log = logging.getLogger("jdl")
 
 OVERLAP_BINS = 20
-MIN_TREATED_REOFFENDERS_FOR_TIMING = 30
-MIN_EXPECTED_COUNT = 10
 
 
 @dataclass
@@ -87,24 +90,6 @@ def estimate_entry(result: Any, column: OutcomeColumn) -> dict[str, Any]:
     }
 
 
-def apply_disclosure_control(measure: dict[str, Any], treated_reoffenders: int | None) -> None:
-    """Mark what DESIGN.md §1 says may not be published; raw values stay in results.json."""
-    if measure["population"] == "reoffenders" and treated_reoffenders is not None:
-        if treated_reoffenders < MIN_TREATED_REOFFENDERS_FOR_TIMING:
-            measure["suppressed"] = True
-            measure["suppression_reason"] = (
-                f"fewer than {MIN_TREATED_REOFFENDERS_FOR_TIMING} people in the treatment group "
-                f"reoffended ({treated_reoffenders})"
-            )
-    elif measure["kind"] == "binary":
-        n, p = measure["n_treatment"], measure["treatment"]
-        if min(n * p, n * (1 - p)) < MIN_EXPECTED_COUNT:
-            measure["suppressed"] = True
-            measure["suppression_reason"] = (
-                f"too few people (n×p < {MIN_EXPECTED_COUNT}) to publish this measure"
-            )
-
-
 def overlap_histogram(scores: np.ndarray, treated: np.ndarray, weights: np.ndarray) -> dict[str, Any]:
     edges = np.linspace(0.0, 1.0, OVERLAP_BINS + 1)
     control = ~treated
@@ -139,6 +124,7 @@ class Evaluation:
         self.inputs: dict[str, Any] = {}
         self.balance = pd.DataFrame()
         self.matched = pd.DataFrame()
+        self.inference: dict[str, Any] = {}
 
     # -- hooks for the modes
 
@@ -209,7 +195,7 @@ class Evaluation:
                 )
 
         with self.clock.stage("estimation"):
-            measures, naive = self._estimate_all(frame, matching, outcome_columns)
+            measures, naive = self._estimate_all(frame, matching, outcome_columns, covariate_columns)
 
         imbalanced = matching.balance.loc[matching.balance["flag"] == "imbalanced", "covariate"].tolist()
         if imbalanced:
@@ -232,8 +218,13 @@ class Evaluation:
         self.balance = matching.balance
         return self._results(frame, matching, measures, naive, covariate_columns, outcome_columns)
 
+    def follow_up_days(self) -> float | None:
+        """Length of the follow-up window in days, for time-to-event curves (record mode)."""
+        return None
+
     def _estimate_all(
-        self, frame: pd.DataFrame, matching: MatchingResult, outcome_columns: list[OutcomeColumn]
+        self, frame: pd.DataFrame, matching: MatchingResult, outcome_columns: list[OutcomeColumn],
+        covariate_columns: list[str],
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         spec = self.spec
         measures: dict[str, Any] = {}
@@ -241,10 +232,21 @@ class Evaluation:
         treated = frame["treated"].to_numpy(dtype=bool)
         in_matched_treatment = treated & (matching.units["weight"].to_numpy() > 0)
         reoffenders = self.treated_reoffenders(frame, in_matched_treatment)
+        covariates = frame[covariate_columns]
+        variance = spec.estimator.variance.method
         for column in outcome_columns:
-            result = estimate(frame[column.name], matching, spec.estimator, kind=column.kind)
+            result = estimate(frame[column.name], matching, spec.estimator, kind=column.kind,
+                              covariates=covariates)
             entry = estimate_entry(result, column)
-            apply_disclosure_control(entry, reoffenders)
+            if column.kind in ("binary", "count") and variance in ("pair_cluster_robust", "robust"):
+                ratios = effect_ratios(frame[column.name], matching, column.kind,
+                                       confidence=spec.estimator.confidence, variance=variance)
+                entry["ratios"] = {
+                    name: {"estimate": r.estimate, "ci_low": r.ci_low, "ci_high": r.ci_high,
+                           "p_value": r.p_value}
+                    for name, r in ratios.ratios.items()
+                }
+            entry = apply_disclosure(entry, treated_reoffenders=reoffenders, name=column.name)
             measures[column.name] = entry
             raw = naive_difference(frame[column.name], frame["treated"], spec.estimator, kind=column.kind)
             naive[column.name] = {
@@ -252,7 +254,77 @@ class Evaluation:
                 "difference": raw.difference, "ci_low": raw.ci_low, "ci_high": raw.ci_high,
                 "p_value": raw.p_value,
             }
+        self._adjust_p_values(measures)
+        self.inference = self._inference(frame, matching, measures, covariates, reoffenders)
         return measures, naive
+
+    def _adjust_p_values(self, measures: dict[str, Any]) -> None:
+        multiplicity = self.spec.estimator.multiplicity
+        primary = self._primary_name(measures)
+        adjusted = adjust_p_values(
+            {name: m["p_value"] for name, m in measures.items()}, [primary], multiplicity.method,
+            family=multiplicity.family, alpha=1 - self.spec.estimator.confidence,
+        )
+        for name, value in adjusted.items():
+            measures[name]["p_value_adjusted"] = value.adjusted
+            measures[name]["multiplicity"] = {"method": value.method, "family": value.family,
+                                              "family_size": value.family_size,
+                                              "significant_adjusted": value.significant}
+
+    def _primary_name(self, measures: dict[str, Any]) -> str:
+        primary = self.spec.outcomes.primary
+        return primary if primary in measures else next(n for n in measures if n.startswith(primary))
+
+    def _inference(
+        self, frame: pd.DataFrame, matching: MatchingResult, measures: dict[str, Any],
+        covariates: pd.DataFrame, reoffenders: int | None,
+    ) -> dict[str, Any]:
+        """Sensitivity analyses of the primary measure and time-to-event curves."""
+        spec = self.spec
+        sensitivity = spec.estimator.sensitivity
+        primary = self._primary_name(measures)
+        entry = measures[primary]
+        out: dict[str, Any] = {}
+        if sensitivity.rosenbaum and entry["kind"] == "binary":
+            bound = rosenbaum_bounds(frame[primary], matching, alpha=1 - spec.estimator.confidence,
+                                     gamma_max=sensitivity.gamma_max)
+            out["rosenbaum"] = {
+                "available": bound.available, "method": bound.method, "gamma_critical": bound.gamma_critical,
+                "gamma_max": bound.gamma_max, "direction": bound.direction, "n_sets": bound.n_sets,
+                "n_informative_sets": bound.n_informative_sets,
+                "grid": [list(point) for point in bound.grid], "note": bound.note,
+            }
+        risk_ratio = entry.get("ratios", {}).get("risk_ratio") or entry.get("ratios", {}).get("rate_ratio")
+        if sensitivity.e_value and risk_ratio and all(
+            np.isfinite(risk_ratio[k]) and risk_ratio[k] > 0 for k in ("estimate", "ci_low", "ci_high")
+        ):
+            value = e_value(risk_ratio["estimate"], risk_ratio["ci_low"], risk_ratio["ci_high"])
+            out["e_value"] = {"method": value.method, "risk_ratio": value.risk_ratio,
+                              "e_value": value.e_value, "e_value_ci": value.e_value_ci}
+        if sensitivity.placebo_outcome:
+            placebo_column = sensitivity.placebo_outcome
+            values = pd.to_numeric(frame[placebo_column], errors="coerce")
+            kind = "binary" if set(pd.unique(values.dropna())) <= {0, 1} else "continuous"
+            placebo = placebo_estimate(values, matching, spec.estimator, kind=kind, name=placebo_column,
+                                       covariates=covariates)
+            out["placebo"] = {
+                "outcome": placebo.outcome, "difference": placebo.estimate.difference,
+                "ci_low": placebo.estimate.ci_low, "ci_high": placebo.estimate.ci_high,
+                "p_value": placebo.estimate.p_value,
+                "treatment": placebo.estimate.treatment_mean, "comparison": placebo.estimate.comparison_mean,
+                "consistent_with_no_effect": placebo.consistent_with_no_effect, "note": placebo.note,
+            }
+        days = self.follow_up_days()
+        if (days is not None and "days_to_first_reoffence" in frame and reoffenders is not None
+                and reoffender_measures_publishable(reoffenders)):
+            curves = time_to_first_reoffence_curves(frame["days_to_first_reoffence"], matching,
+                                                    follow_up_days=days)
+            out["time_to_first_reoffence"] = {
+                "method": curves.method,
+                "curves": {label: {"time": list(c.time), "survival": list(c.survival)}
+                           for label, c in curves.curves.items()},
+            }
+        return out
 
     def _results(
         self,
@@ -300,6 +372,7 @@ class Evaluation:
             },
             "primary": primary_column,
             "measures": measures,
+            "inference": self.inference,
             "naive": naive,
             "balance": frame_records(matching.balance),
             "propensity_overlap": overlap_histogram(

@@ -35,7 +35,7 @@ def reoffender_measures_publishable(treated_reoffenders: int) -> bool:
 def apply_disclosure(
     measure: Mapping[str, Any],
     *,
-    treated_reoffenders: int,
+    treated_reoffenders: int | None,
     name: str | None = None,
 ) -> dict[str, Any]:
     """A copy of `measure` with suppression marked.
@@ -49,7 +49,10 @@ def apply_disclosure(
     on_reoffenders = measure.get("population") == "reoffenders" or (
         name is not None and name.startswith(REOFFENDER_MEASURES)
     )
-    if on_reoffenders and not reoffender_measures_publishable(treated_reoffenders):
+    # None: no notion of reoffenders (table mode), so only the n×p rule applies
+    if on_reoffenders and treated_reoffenders is not None and not reoffender_measures_publishable(
+        treated_reoffenders
+    ):
         reasons.append(
             f"fewer than {MIN_TREATED_REOFFENDERS} people in the treatment group reoffended "
             f"({treated_reoffenders})"
