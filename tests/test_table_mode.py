@@ -109,3 +109,27 @@ def test_lalonde_example_spec_reproduces_matchit(tmp_path: Path, monkeypatch: py
     balance = pd.read_csv(tmp_path / "run" / "balance.csv")
     assert {"age", "educ", "raceblack", "racehispan", "racewhite"} & set(balance["covariate"])
     assert "Earnings in 1978" in (tmp_path / "run" / "report.html").read_text()
+
+
+def test_subgroups_are_rematched_and_gated(tmp_path: Path) -> None:
+    make_study(tmp_path / "study.csv", n=6000)
+    spec = write_table_spec(
+        tmp_path / "spec.yaml", tmp_path / "study.csv",
+        extra="subgroups:\n  - {by: group}\n  - {by: age, bands: [25, 40]}\n  - {by: educ, bands: [10], min_size: 5000}\n",
+    )
+    assert main(["run", str(spec), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    subgroups = {(s["by"], s["level"]): s for s in results["subgroups"]}
+    assert set(subgroups) == {("group", "a"), ("group", "b"), ("group", "c"),
+                              ("age", "under 25"), ("age", "25 to under 40"), ("age", "40 and over"),
+                              ("educ", "under 10"), ("educ", "10 and over")}
+    reported = [s for s in subgroups.values() if s["status"] == "reported"]
+    assert reported, subgroups
+    for entry in reported:
+        # the effect is the same in every subgroup: each interval should cover it
+        assert entry["primary"]["ci_low"] <= TRUE_EFFECT <= entry["primary"]["ci_high"], entry
+        assert entry["max_abs_smd_after"] <= 0.10
+    # a level below its minimum size says so, with no numbers
+    small = subgroups[("educ", "under 10")]
+    assert small["status"] == "not_reported" and "minimum 5000" in small["reason"]
+    assert small["primary"] is None

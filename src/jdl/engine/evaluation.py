@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 import jdl
+from jdl.engine.subgroups import run_subgroups
 from jdl.errors import EvaluationCannotComplete
 from jdl.estimation import estimate, naive_difference
 from jdl.estimation.disclosure import apply_disclosure, reoffender_measures_publishable
@@ -147,6 +148,10 @@ class Evaluation:
     def matched_extra_columns(self, frame: pd.DataFrame) -> dict[str, pd.Series]:
         return {}
 
+    def participant_columns(self) -> set[str]:
+        """Frame columns known for participants only (an organisation's own cohort columns)."""
+        return set()
+
     # -- shared
 
     def reject(self, source: str, frame: pd.DataFrame) -> None:
@@ -216,7 +221,14 @@ class Evaluation:
             }
         ).loc[keep].reset_index(drop=True)
         self.balance = matching.balance
-        return self._results(frame, matching, measures, naive, covariate_columns, outcome_columns)
+        results = self._results(frame, matching, measures, naive, covariate_columns, outcome_columns)
+        if spec.subgroups:
+            with self.clock.stage("subgroups"):
+                results["subgroups"] = run_subgroups(
+                    spec, frame, covariate_columns, outcome_columns, results["primary"],
+                    participant_only=self.participant_columns(), exact_columns=self.exact_columns(),
+                )
+        return results
 
     def follow_up_days(self) -> float | None:
         """Length of the follow-up window in days, for time-to-event curves (record mode)."""

@@ -114,7 +114,8 @@ class TableEvaluation(Evaluation):
                 f"{self.counts['comparison_pool']} untreated units; both groups are needed",
             )
         frame = pd.DataFrame({"unit_id": complete[data.id].to_numpy(), "treated": flags})
-        for column in covariates + ([score_column] if score_column else []):
+        split_by = [g.by for g in spec.subgroups if g.by in complete.columns and g.by not in covariates]
+        for column in covariates + ([score_column] if score_column else []) + split_by:
             frame[column] = complete[column].to_numpy()
         outcome_columns = []
         for measure in spec.outcomes.measures:

@@ -531,6 +531,33 @@ class ReportSpec(SpecModel):
     )
 
 
+class SubgroupSpec(SpecModel):
+    """A subgroup analysis: the evaluation re-matched within each level of one column."""
+
+    by: str = Field(
+        description="a covariate (e.g. sex, age_at_index) or, in record mode, a column of the cohort "
+        "file (e.g. attendance); cohort columns split participants only, the pool is shared"
+    )
+    bands: list[float] | None = Field(
+        None,
+        description="cut points for a numeric column, e.g. [18, 25, 35] gives 18-24, 25-34, 35 and over; "
+        "without bands each distinct value is a level",
+    )
+    min_size: int | None = Field(
+        None, ge=1, description="minimum matched participants to report a level (default cohort.min_size)"
+    )
+    max_smd: float = Field(
+        0.10, gt=0, description="balance gate: a level is reported only if every |SMD| after matching is below this"
+    )
+
+    @field_validator("bands")
+    @classmethod
+    def _increasing(cls, bands: list[float] | None) -> list[float] | None:
+        if bands is not None and (not bands or sorted(set(bands)) != bands):
+            raise ValueError("bands must be one or more strictly increasing cut points")
+        return bands
+
+
 class Spec(SpecModel):
     """One evaluation."""
 
@@ -558,6 +585,9 @@ class Spec(SpecModel):
         default_factory=EstimatorSpec, description=EstimatorSpec.__doc__
     )
     report: ReportSpec = Field(default_factory=ReportSpec, description=ReportSpec.__doc__)
+    subgroups: list[SubgroupSpec] = Field(
+        default_factory=list, description="subgroup analyses, each re-matched within its levels"
+    )
 
     @model_validator(mode="after")
     def _record_mode_needs_period(self) -> Spec:
