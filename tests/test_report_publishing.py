@@ -14,10 +14,13 @@ from jdl.report.publishing import (
     format_confidence,
     format_count,
     format_difference,
+    format_gamma,
     format_interval,
     format_level,
     format_level_with_unit,
     format_p_value,
+    format_ratio,
+    format_ratio_interval,
 )
 
 
@@ -77,3 +80,14 @@ def test_p_values_and_confidence() -> None:
     assert format_p_value(None) == "n/a"
     assert format_confidence(0.95) == "95%"
     assert format_confidence(0.975) == "97.5%"
+
+
+def test_ratios_and_gamma_round_half_up_to_two_decimals() -> None:
+    assert format_ratio(0.835716) == "0.84"
+    assert format_ratio(1.005) == "1.01"  # decimal rounding of the shortest repr, not binary
+    assert format_ratio(None) == "n/a"
+    assert format_ratio_interval(0.7281, 0.9592) == "0.73 to 0.96"
+    assert format_ratio_interval(0.7281, float("nan")) == "n/a"
+    assert [format_gamma(g) for g in (1.41625, 1.4, 5.0, 10.0, 1.005)] == [
+        "1.42", "1.4", "5", "10", "1.01",
+    ]  # fmt: skip

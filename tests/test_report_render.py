@@ -51,14 +51,16 @@ def test_same_results_give_identical_html_whatever_the_matplotlib_settings(
 def test_different_results_give_different_charts(results: dict[str, Any]) -> None:
     changed = copy.deepcopy(results)
     changed["balance"][0]["smd_after"] = 0.09
-    assert (
-        _svgs(render_report(results, fmt="html"))[0] != _svgs(render_report(changed, fmt="html"))[0]
-    )
+    changed["inference"]["time_to_first_reoffence"]["curves"]["treatment"]["survival"][5] = 0.5
+    before, after = render_report(results, fmt="html"), render_report(changed, fmt="html")
+    for chart in ("love", "survival"):
+        assert _svg(before, chart) != _svg(after, chart)
+    assert _svg(before, "overlap") == _svg(after, "overlap")
 
 
 def test_html_is_self_contained(results: dict[str, Any]) -> None:
     html = render_report(results, fmt="html")
-    assert len(_svgs(html)) == 2
+    assert len(_svgs(html)) == 3
     assert "<style>" in html
     for external in ("<script", "<link", "src=", "@import", "url(http"):
         assert external not in html
@@ -236,3 +238,9 @@ def test_report_package_does_not_import_engine_cli_or_sources() -> None:
 
 def _svgs(html: str) -> list[str]:
     return re.findall(r"<svg\b.*?</svg>", html, flags=re.DOTALL)
+
+
+def _svg(html: str, prefix: str) -> str:
+    """The chart whose element ids carry `prefix` (charts.figure_to_svg prefixes them)."""
+    (chart,) = [svg for svg in _svgs(html) if f'id="{prefix}-' in svg]
+    return chart

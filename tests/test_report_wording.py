@@ -243,8 +243,15 @@ def test_lower_is_better_in_the_results_overrides_the_display_default() -> None:
 
 
 def test_value_display_wording_for_table_mode_outcomes() -> None:
-    measure = {"display": "value", "label": "Annual earnings", "population": "all", "significant": True,
-               "ci_low": 1160.138, "ci_high": 2032.605, "lower_is_better": False}
+    measure = {
+        "display": "value",
+        "label": "Annual earnings",
+        "population": "all",
+        "significant": True,
+        "ci_low": 1160.138,
+        "ci_high": 2032.605,
+        "lower_is_better": False,
+    }
     assert headline_sentence(measure, organisation="Study Team", name="re78") == (
         "The mean annual earnings for Study Team participants is higher than for the matched comparison "
         "group: higher by between 1,160.14 and 2,032.61. This is a statistically significant result."

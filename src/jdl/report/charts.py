@@ -18,6 +18,7 @@ from typing import Any
 import matplotlib
 from markupsafe import Markup, escape
 from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
 
 from jdl.report.publishing import is_number
 
@@ -132,6 +133,58 @@ def _draw_overlap(
     figure.legend(loc="outside upper center", ncols=3, frameon=False, fontsize=8)
     return figure_to_svg(
         figure, "overlap", "Propensity score overlap of participants and comparison group"
+    )
+
+
+def survival_chart(curves: Mapping[str, Any]) -> Markup | None:
+    """Kaplan-Meier steps of the share not yet reoffended: participants and matched comparison."""
+    series = (
+        ("treatment", "Participants", TREATMENT_COLOUR),
+        ("comparison", "Matched comparison group (weighted)", AFTER_COLOUR),
+    )
+    drawable = [
+        (label, colour, steps)
+        for key, label, colour in series
+        if (steps := _steps(curves.get(key))) is not None
+    ]
+    if not drawable:
+        return None
+    with svg_style():
+        return _draw_survival(drawable)
+
+
+def _steps(curve: object) -> tuple[list[float], list[float]] | None:
+    """(time, survival) of one curve, or None when it is missing or malformed."""
+    if not isinstance(curve, Mapping):
+        return None
+    time, survival = curve.get("time") or [], curve.get("survival") or []
+    if not time or len(time) != len(survival):
+        return None
+    if not all(is_number(value) for value in [*time, *survival]):
+        return None
+    return [float(t) for t in time], [float(s) for s in survival]
+
+
+def _draw_survival(drawable: Sequence[tuple[str, str, tuple[list[float], list[float]]]]) -> Markup:
+    figure = Figure(figsize=(6.4, 3.2), layout="constrained")
+    axes = figure.add_subplot()
+    end = max(steps[0][-1] for _label, _colour, steps in drawable)
+    for label, colour, (time, survival) in drawable:
+        # A Kaplan-Meier curve is flat after its last event: carry it on to the common end.
+        axes.step(
+            [*time, end], [*survival, survival[-1]], where="post", color=colour,
+            linewidth=1.6, label=label,
+        )  # fmt: skip
+    axes.set_xlim(0, end if end > 0 else 1)
+    axes.set_ylim(0, 1.02)
+    axes.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+    axes.set_xlabel("Days since the index date")
+    axes.set_ylabel("Not yet reoffended")
+    axes.grid(axis="y", color="#eeeeee", linewidth=0.6)
+    axes.set_axisbelow(True)
+    figure.legend(loc="outside upper center", ncols=2, frameon=False, fontsize=8)
+    return figure_to_svg(
+        figure, "survival", "Kaplan-Meier curves of time to first proven reoffence by group"
     )
 
 

@@ -158,3 +158,28 @@ def format_confidence(confidence: object) -> str:
         return NOT_AVAILABLE
     percent = Decimal(repr(float(confidence))) * 100
     return f"{percent.normalize():f}%"
+
+
+def _two_decimals(value: float) -> Decimal:
+    rounded = Decimal(repr(float(value))).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return rounded.copy_abs() if rounded.is_zero() else rounded
+
+
+def format_ratio(value: object) -> str:
+    """A ratio (risk, odds or rate ratio, E-value) to two decimal places: '0.86'."""
+    if not is_number(value):
+        return NOT_AVAILABLE
+    return f"{_two_decimals(value):,}"
+
+
+def format_ratio_interval(low: object, high: object) -> str:
+    if not (is_number(low) and is_number(high)):
+        return NOT_AVAILABLE
+    return f"{format_ratio(low)} to {format_ratio(high)}"
+
+
+def format_gamma(value: object) -> str:
+    """Rosenbaum's Γ to at most two decimal places, without trailing zeros: '1.26', '1.4', '5'."""
+    if not is_number(value):
+        return NOT_AVAILABLE
+    return f"{_two_decimals(value).normalize():f}"

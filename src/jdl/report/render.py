@@ -11,7 +11,7 @@ from markupsafe import Markup
 
 from jdl.report import charts
 from jdl.report.templates import render_template, resolve_template
-from jdl.report.view import build_view
+from jdl.report.view import ReportView, build_view, survival_curves
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,7 @@ class Charts:
 
     love_plot: Markup | None = None
     overlap: Markup | None = None
+    survival: Markup | None = None
 
 
 def render_report(
@@ -45,13 +46,20 @@ def render_report(
         {
             "report": view,
             "results": results,
-            "charts": _charts(results) if fmt == "html" else Charts(),
+            "charts": _charts(results, view) if fmt == "html" else Charts(),
         },
     )
 
 
-def _charts(results: Mapping[str, Any]) -> Charts:
+def _charts(results: Mapping[str, Any], view: ReportView) -> Charts:
+    # The view decides whether the survival curves may be published (disclosure control).
+    survival = (
+        charts.survival_chart(survival_curves(results.get("inference") or {}))
+        if view.survival is not None
+        else None
+    )
     return Charts(
         love_plot=charts.love_plot(results.get("balance") or []),
         overlap=charts.overlap_chart(results.get("propensity_overlap") or {}),
+        survival=survival,
     )

@@ -22,10 +22,13 @@ from jdl.report.publishing import (
     format_count,
     format_difference,
     format_fixed,
+    format_gamma,
     format_interval,
     format_level,
     format_level_with_unit,
     format_p_value,
+    format_ratio,
+    format_ratio_interval,
     is_number,
 )
 
@@ -90,6 +93,7 @@ class MeasureRow:
     difference: str
     interval: str
     p_value: str
+    p_value_adjusted: str
     significant: str
     n_treatment: str
     n_comparison: str
@@ -144,6 +148,64 @@ class MethodItem:
 
 
 @dataclass(frozen=True)
+class RatioRow:
+    measure: str
+    ratio: str
+    estimate: str
+    interval: str
+    suppressed: bool
+
+
+@dataclass(frozen=True)
+class GammaPoint:
+    gamma: str
+    p_upper: str
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    """Rosenbaum bounds, the E-value and the placebo check; each part empty when absent."""
+
+    rosenbaum: tuple[str, ...]
+    grid: tuple[GammaPoint, ...]
+    e_value: str | None
+    notes: tuple[str, ...]
+    placebo: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SubgroupRow:
+    by: str
+    level: str
+    reported: bool
+    reason: str
+    people: str
+    treatment: str
+    comparison: str
+    difference: str
+    interval: str
+    significant: str
+    suppressed: bool
+
+
+@dataclass(frozen=True)
+class Subgroups:
+    intro: str
+    units: str
+    rows: tuple[SubgroupRow, ...]
+    footnotes: tuple[Footnote, ...]
+    caveat: str
+
+
+@dataclass(frozen=True)
+class Survival:
+    """Time to first proven reoffence: the HTML chart's caption and the markdown note."""
+
+    caption: str
+    markdown_note: str
+
+
+@dataclass(frozen=True)
 class ReportView:
     title: str
     organisation: str
@@ -157,6 +219,13 @@ class ReportView:
     attrition: tuple[AttritionStage, ...]
     measures: tuple[MeasureRow, ...]
     footnotes: tuple[Footnote, ...]
+    adjusted_p: bool
+    multiplicity_notes: tuple[str, ...]
+    ratios: tuple[RatioRow, ...]
+    ratios_note: str
+    survival: Survival | None
+    subgroups: Subgroups | None
+    sensitivity: Sensitivity | None
     confidence: str
     naive: tuple[MeasureRow, ...]
     balance: tuple[BalanceRow, ...]
@@ -182,6 +251,8 @@ def build_view(results: Mapping[str, Any]) -> ReportView:
     primary = str(results.get("primary") or "")
     measures: Mapping[str, Mapping[str, Any]] = results["measures"]
     primary_measure = measures.get(primary)
+    inference: Mapping[str, Any] = results.get("inference") or {}
+    confidence = _confidence(primary_measure, method)
     rows = tuple(
         _measure_row(name, measures[name], organisation, follow_up, is_primary=name == primary)
         for name in _in_report_order(measures)
@@ -207,7 +278,14 @@ def build_view(results: Mapping[str, Any]) -> ReportView:
             for row in rows
             if row.suppressed
         ),
-        confidence=_confidence(primary_measure, method),
+        adjusted_p=_shows_adjusted_p(measures),
+        multiplicity_notes=_multiplicity_notes(measures, follow_up),
+        ratios=_ratio_rows(measures),
+        ratios_note=wording.RATIOS_NOTE.format(confidence=confidence),
+        survival=_survival(inference, measures),
+        subgroups=_subgroups(results.get("subgroups") or [], primary, primary_measure, follow_up),
+        sensitivity=_sensitivity(inference, primary, primary_measure, confidence),
+        confidence=confidence,
         naive=_naive_rows(results.get("naive") or {}, measures, primary),
         balance=tuple(_balance_row(row) for row in results.get("balance") or []),
         method=_method_items(results, follow_up),
@@ -259,7 +337,7 @@ def _measure_row(
             name,
             label,
             units,
-            *([SUPPRESSED] * 8),
+            *([SUPPRESSED] * 9),
             suppressed=True,
             is_primary=is_primary,
             headline=headline,
@@ -274,6 +352,7 @@ def _measure_row(
         difference=format_difference(measure.get("difference"), display),
         interval=format_interval(measure.get("ci_low"), measure.get("ci_high"), display),
         p_value=format_p_value(measure.get("p_value")),
+        p_value_adjusted=format_p_value(measure.get("p_value_adjusted")),
         significant=NOT_AVAILABLE if significant is None else ("Yes" if significant else "No"),
         n_treatment=format_count(measure.get("n_treatment")),
         n_comparison=format_count(measure.get("n_comparison")),
@@ -306,6 +385,7 @@ def _naive_rows(
                     format_interval(values.get("ci_low"), values.get("ci_high"), display)
                 ),
                 p_value=cell(format_p_value(values.get("p_value"))),
+                p_value_adjusted="",
                 significant="",
                 n_treatment="",
                 n_comparison="",
@@ -315,6 +395,207 @@ def _naive_rows(
             )
         )
     return tuple(rows)
+
+
+def _shows_adjusted_p(measures: Mapping[str, Mapping[str, Any]]) -> bool:
+    """An adjusted-p column only when some measure has one from an actual adjustment."""
+    return any(
+        is_number(measure.get("p_value_adjusted"))
+        and (measure.get("multiplicity") or {}).get("method") != "none"
+        for measure in measures.values()
+    )
+
+
+def _multiplicity_notes(
+    measures: Mapping[str, Mapping[str, Any]], follow_up: str
+) -> tuple[str, ...]:
+    """One footnote per family of adjusted measures, then any result adjustment overturned."""
+    families: dict[tuple[str, str], int] = {}
+    overturned: list[str] = []
+    for name in _in_report_order(measures):
+        measure = measures[name]
+        multiplicity = measure.get("multiplicity")
+        if not isinstance(multiplicity, Mapping):
+            continue
+        method = str(multiplicity.get("method") or "none")
+        family = str(multiplicity.get("family") or "all")
+        size = multiplicity.get("family_size")
+        # A lone primary measure is its own family of one: the secondary footnote covers it.
+        if family != "primary" or (is_number(size) and size > 1) or method == "none":
+            families.setdefault((method, family), int(size) if is_number(size) else 0)
+        if (
+            not measure.get("suppressed")
+            and measure.get("significant") is True
+            and multiplicity.get("significant_adjusted") is False
+        ):
+            overturned.append(wording.measure_subject(measure, name, follow_up))
+    notes = dict.fromkeys(
+        wording.multiplicity_footnote(method, family, size)
+        for (method, family), size in families.items()
+    )
+    if overturned:
+        notes[wording.no_longer_significant(overturned)] = None
+    return tuple(notes)
+
+
+def _ratio_rows(measures: Mapping[str, Mapping[str, Any]]) -> tuple[RatioRow, ...]:
+    rows = []
+    for name in _in_report_order(measures):
+        measure = measures[name]
+        ratios = measure.get("ratios")
+        if not isinstance(ratios, Mapping):
+            continue
+        suppressed = bool(measure.get("suppressed"))
+        keys = [key for key in wording.RATIO_NAMES if key in ratios]
+        keys += [key for key in ratios if key not in wording.RATIO_NAMES]
+        for key in keys:
+            ratio = ratios[key] if isinstance(ratios[key], Mapping) else {}
+            rows.append(
+                RatioRow(
+                    measure=str(measure.get("label") or name),
+                    ratio=wording.RATIO_NAMES.get(key, str(key).replace("_", " ").capitalize()),
+                    estimate=SUPPRESSED if suppressed else format_ratio(ratio.get("estimate")),
+                    interval=SUPPRESSED
+                    if suppressed
+                    else format_ratio_interval(ratio.get("ci_low"), ratio.get("ci_high")),
+                    suppressed=suppressed,
+                )
+            )
+    return tuple(rows)
+
+
+def _survival(
+    inference: Mapping[str, Any], measures: Mapping[str, Mapping[str, Any]]
+) -> Survival | None:
+    """The curves show each group's reoffending rate over time, so any suppression hides them."""
+    curves = survival_curves(inference)
+    hidden_by = ("reoffending_rate", "days_to_first_reoffence")
+    if not curves or any(measures.get(name, {}).get("suppressed") for name in hidden_by):
+        return None
+    method = str((inference.get("time_to_first_reoffence") or {}).get("method") or "Kaplan-Meier")
+    return Survival(
+        caption=wording.SURVIVAL_CAPTION.format(method=method),
+        markdown_note=wording.SURVIVAL_MARKDOWN_NOTE,
+    )
+
+
+def survival_curves(inference: Mapping[str, Any]) -> Mapping[str, Any]:
+    section = inference.get("time_to_first_reoffence")
+    if not isinstance(section, Mapping):
+        return {}
+    curves = section.get("curves")
+    return curves if isinstance(curves, Mapping) else {}
+
+
+def _subgroups(
+    entries: Sequence[Mapping[str, Any]],
+    primary: str,
+    primary_measure: Mapping[str, Any] | None,
+    follow_up: str,
+) -> Subgroups | None:
+    if not entries:
+        return None
+    primary_measure = primary_measure or {}
+    default_display = str(primary_measure.get("display") or "percent")
+    rows = tuple(_subgroup_row(entry, default_display) for entry in entries)
+    subject = wording.measure_subject(primary_measure, primary or None, follow_up)
+    return Subgroups(
+        intro=wording.SUBGROUPS_INTRO.format(subject=subject),
+        units=_units(primary_measure, default_display),
+        rows=rows,
+        footnotes=tuple(
+            Footnote(f"{row.by} {row.level}", _suppression_reason(entry.get("primary") or {}))
+            for row, entry in zip(rows, entries, strict=True)
+            if row.suppressed
+        ),
+        caveat=wording.SUBGROUPS_CAVEAT,
+    )
+
+
+def _subgroup_row(entry: Mapping[str, Any], default_display: str) -> SubgroupRow:
+    by, level = str(entry.get("by", "")), str(entry.get("level", ""))
+    primary = entry.get("primary")
+    if entry.get("status") != "reported" or not isinstance(primary, Mapping):
+        return SubgroupRow(
+            by, level, False, wording.subgroup_not_reported(entry.get("reason")),
+            *([""] * 6), suppressed=False,
+        )  # fmt: skip
+    people = f"{format_count(entry.get('n_treatment'))} / {format_count(entry.get('n_comparison'))}"
+    if primary.get("suppressed"):
+        return SubgroupRow(
+            by, level, True, "", people, *([SUPPRESSED] * 5), suppressed=True
+        )  # fmt: skip
+    display = str(primary.get("display") or default_display)
+    significant = primary.get("significant")
+    return SubgroupRow(
+        by=by,
+        level=level,
+        reported=True,
+        reason="",
+        people=people,
+        treatment=format_level(primary.get("treatment"), display),
+        comparison=format_level(primary.get("comparison"), display),
+        difference=format_difference(primary.get("difference"), display),
+        interval=format_interval(primary.get("ci_low"), primary.get("ci_high"), display),
+        significant=NOT_AVAILABLE if significant is None else ("Yes" if significant else "No"),
+        suppressed=False,
+    )
+
+
+def _sensitivity(
+    inference: Mapping[str, Any],
+    primary: str,
+    primary_measure: Mapping[str, Any] | None,
+    confidence: str,
+) -> Sensitivity | None:
+    rosenbaum = inference.get("rosenbaum")
+    e_value = inference.get("e_value")
+    placebo = inference.get("placebo")
+    if not any(isinstance(part, Mapping) for part in (rosenbaum, e_value, placebo)):
+        return None
+    # The placebo's own note only restates its verdict, which the fixed wording already gives.
+    placebo_part = (
+        wording.placebo_sentences(placebo, confidence=confidence)
+        if isinstance(placebo, Mapping)
+        else ()
+    )
+    measure = primary_measure or {}
+    if measure.get("suppressed") and (rosenbaum or e_value):
+        # Γ and the E-value are functions of the headline's numbers, so they are withheld too.
+        return Sensitivity((wording.SENSITIVITY_NOT_PUBLISHED,), (), None, (), placebo_part)
+    outcome = wording.sensitivity_outcome(primary, measure)
+    paragraphs: tuple[str, ...] = ()
+    grid: tuple[GammaPoint, ...] = ()
+    notes: list[str | None] = []
+    if isinstance(rosenbaum, Mapping):
+        confidence_level = measure.get("confidence")
+        alpha = 1.0 - float(confidence_level) if is_number(confidence_level) else None
+        paragraphs = (
+            wording.rosenbaum_sentence(rosenbaum, outcome=outcome, alpha=alpha),
+            wording.ROSENBAUM_EXPLAINED,
+        )
+        if rosenbaum.get("available", True):
+            grid = tuple(
+                GammaPoint(format_gamma(point[0]), format_p_value(point[1]))
+                for point in rosenbaum.get("grid") or []
+                if len(point) == 2
+            )
+            notes.append(wording.rosenbaum_method(rosenbaum))
+        notes.append(wording.note_sentence(rosenbaum.get("note")))
+    e_value_text = None
+    if isinstance(e_value, Mapping):
+        ratios = measure.get("ratios") or {}
+        ratio_name = wording.RATIO_NAMES[
+            "rate_ratio" if "rate_ratio" in ratios and "risk_ratio" not in ratios else "risk_ratio"
+        ]
+        e_value_text = wording.e_value_sentence(e_value, ratio_name=ratio_name, outcome=outcome)
+    return Sensitivity(
+        rosenbaum=paragraphs,
+        grid=grid,
+        e_value=e_value_text,
+        notes=tuple(note for note in notes if note),
+        placebo=placebo_part,
+    )
 
 
 def _in_report_order(measures: Mapping[str, Any]) -> list[str]:

@@ -10,7 +10,16 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from jdl.durations import Duration
-from jdl.report.publishing import display_rule, is_number, publishable_value
+from jdl.report.publishing import (
+    display_rule,
+    format_difference,
+    format_gamma,
+    format_interval,
+    format_p_value,
+    format_ratio,
+    is_number,
+    publishable_value,
+)
 
 # Direction of a confidence interval of the difference (participants minus comparison).
 BELOW_ZERO = "below_zero"
@@ -291,3 +300,271 @@ def _published_magnitude(value: float, display: str) -> str:
 
 def _sentence_case(text: str) -> str:
     return text[:1].upper() + text[1:]
+
+
+# --- Multiplicity: adjusted p-values -------------------------------------------------------
+
+MULTIPLICITY_ADJECTIVES: dict[str, str] = {
+    "holm": "Holm-adjusted",
+    "bonferroni": "Bonferroni-adjusted",
+    "fdr_bh": "Benjamini-Hochberg-adjusted (false discovery rate)",
+}
+# Keyed by the family the adjusted measures form; {adjusted} is from MULTIPLICITY_ADJECTIVES.
+MULTIPLICITY_FOOTNOTES: dict[str, str] = {
+    "secondary": (
+        "Adjusted p: {adjusted} across the {count} secondary {measures}; "
+        "the pre-specified primary measure keeps its raw p-value."
+    ),
+    "all": "Adjusted p: {adjusted} across all {count} {measures}, the primary measure included.",
+    "primary": "Adjusted p: {adjusted} across the {count} pre-specified primary {measures}.",
+}
+MULTIPLICITY_NOT_ADJUSTED = "p-values are not adjusted for multiple comparisons."
+MULTIPLICITY_OTHER_METHOD = "Adjusted p: adjusted by the {method} method across {count} {measures}."
+# {subjects}: measure subjects ("the average time to first proven reoffence").
+NO_LONGER_SIGNIFICANT: dict[bool, str] = {
+    True: "After adjustment for multiple comparisons, the difference in {subjects} is no longer "
+    "statistically significant.",
+    False: "After adjustment for multiple comparisons, the differences in {subjects} are no "
+    "longer statistically significant.",
+}
+
+
+def multiplicity_footnote(method: str, family: str, count: int) -> str:
+    """The footnote naming how one family of measures had its p-values adjusted."""
+    if method == "none":
+        return MULTIPLICITY_NOT_ADJUSTED
+    measures = "measure" if count == 1 else "measures"
+    if method not in MULTIPLICITY_ADJECTIVES:
+        return MULTIPLICITY_OTHER_METHOD.format(
+            method=method, count=f"{count:,}", measures=measures
+        )
+    template = MULTIPLICITY_FOOTNOTES.get(family, MULTIPLICITY_FOOTNOTES["all"])
+    return template.format(
+        adjusted=MULTIPLICITY_ADJECTIVES[method], count=f"{count:,}", measures=measures
+    )
+
+
+def no_longer_significant(subjects: list[str]) -> str:
+    return NO_LONGER_SIGNIFICANT[len(subjects) == 1].format(subjects=_join_labels(subjects))
+
+
+# --- Ratios ------------------------------------------------------------------------------
+
+RATIO_NAMES: dict[str, str] = {
+    "risk_ratio": "Risk ratio",
+    "odds_ratio": "Odds ratio",
+    "rate_ratio": "Rate ratio",
+}
+RATIOS_NOTE = (
+    "Ratios compare participants with the matched comparison group: a ratio below 1 means the "
+    "rate or frequency was lower for participants, 1 means no difference and above 1 means "
+    "higher. Ratios are shown to two decimal places, with {confidence} confidence intervals."
+)
+
+
+# --- Sensitivity to unmeasured differences -----------------------------------------------
+
+# What the sensitivity sentences call the primary outcome, by measure name.
+SENSITIVITY_OUTCOMES: dict[str, str] = {
+    "custody_rate": "custodial sentences",
+    "custody_frequency": "custodial sentences",
+}
+SENSITIVITY_DEFAULT_OUTCOME = "reoffending"
+SENSITIVITY_OTHER_OUTCOME = "the outcome"
+
+ROSENBAUM_FOUND = "found"
+ROSENBAUM_NOT_SIGNIFICANT = "not_significant"
+ROSENBAUM_BEYOND_MAX = "beyond_max"
+ROSENBAUM_UNAVAILABLE = "unavailable"
+
+ROSENBAUM_WORDING: dict[str, str] = {
+    ROSENBAUM_FOUND: (
+        "The result would stop being statistically significant if an unmeasured characteristic "
+        "that also affects {outcome} made people Γ\u00a0=\u00a0{gamma} times more likely (in odds) to take "
+        "part than matched people with the same recorded characteristics. Any smaller unmeasured "
+        "difference would leave the result statistically significant."
+    ),
+    ROSENBAUM_NOT_SIGNIFICANT: (
+        "In the matched-sets test used for this check, the result is not statistically "
+        "significant even with no unmeasured difference (Γ\u00a0=\u00a01), so there is no significant "
+        "result for an unmeasured characteristic to explain away, and the check cannot show how "
+        "robust the result is."
+    ),
+    ROSENBAUM_BEYOND_MAX: (
+        "The result stays statistically significant even if an unmeasured characteristic that "
+        "also affects {outcome} made people Γ\u00a0=\u00a0{gamma_max} times more likely (in odds) to take "
+        "part than matched people with the same recorded characteristics, the largest difference "
+        "checked: it is robust to unmeasured differences at least that large."
+    ),
+    ROSENBAUM_UNAVAILABLE: "Rosenbaum bounds could not be calculated for this evaluation.",
+}
+ROSENBAUM_EXPLAINED = (
+    "Γ (gamma) says how much more likely to take part one person could be than another who looks "
+    "the same in the records, because of something the records do not show; Γ\u00a0=\u00a01 means no such "
+    "difference. The larger the Γ a result can withstand, the more robust it is."
+)
+ROSENBAUM_METHOD = (
+    "Method: {method}, over the {informative} of {sets} matched sets in which the outcome was not "
+    "the same for everyone."
+)
+E_VALUE_SENTENCE = (
+    "The estimated {ratio_name} (participants relative to the comparison group) is {ratio}. "
+    "Following VanderWeele and Ding, an unmeasured confounder would need to be associated with "
+    "both taking part and {outcome} by a risk ratio of at least {e_value} to explain away the "
+    "estimate, and by a risk ratio of at least {e_value_ci} to move the confidence interval to "
+    "include no difference."
+)
+E_VALUE_SENTENCE_INTERVAL_HAS_NO_DIFFERENCE = (
+    "The estimated {ratio_name} (participants relative to the comparison group) is {ratio}. "
+    "Following VanderWeele and Ding, an unmeasured confounder would need to be associated with "
+    "both taking part and {outcome} by a risk ratio of at least {e_value} to explain away the "
+    "estimate; the confidence interval already includes no difference."
+)
+SENSITIVITY_NOT_PUBLISHED = (
+    "Sensitivity to unmeasured differences is not published, because the headline result is not "
+    "published (disclosure control)."
+)
+
+PLACEBO_SENTENCE = (
+    "As a placebo check, the same comparison was made on {outcome}, measured before the index "
+    "date, which the programme cannot have changed. The difference between participants and the "
+    "matched comparison group was {difference} ({confidence} confidence interval {interval}; "
+    "p-value {p_value})."
+)
+PLACEBO_VERDICT: dict[bool, str] = {
+    True: "This is consistent with no difference, as expected if the matched groups were alike "
+    "before the programme.",
+    False: "This is not consistent with no difference: the groups already differed before the "
+    "programme could have had any effect, so part of the estimated effect may come from "
+    "differences between the groups rather than from the programme.",
+}
+NOTE_SENTENCE = "Note: {note}."
+
+
+def sensitivity_outcome(primary: str, measure: Mapping[str, Any]) -> str:
+    """The outcome an unmeasured confounder would have to affect, in plain words."""
+    if primary in SENSITIVITY_OUTCOMES:
+        return SENSITIVITY_OUTCOMES[primary]
+    if primary in MEASURE_SUBJECTS:
+        return SENSITIVITY_DEFAULT_OUTCOME
+    label = str(measure.get("label") or "")
+    return label[:1].lower() + label[1:] if label else SENSITIVITY_OTHER_OUTCOME
+
+
+def rosenbaum_case(rosenbaum: Mapping[str, Any], *, alpha: float | None) -> str:
+    """Which Rosenbaum sentence applies.
+
+    gamma_critical is the Γ at which the bound reaches alpha: 1 (or less) when the result is
+    not significant even without hidden bias. A null gamma_critical means either that the
+    bound stayed below alpha up to gamma_max or that the result was not significant at all;
+    the grid's p-value at Γ = 1 (or, without a grid, the largest Γ checked) tells which.
+    """
+    if not rosenbaum.get("available", True):
+        return ROSENBAUM_UNAVAILABLE
+    gamma = rosenbaum.get("gamma_critical")
+    if is_number(gamma):
+        return ROSENBAUM_FOUND if gamma > 1.0 else ROSENBAUM_NOT_SIGNIFICANT
+    grid = [point for point in rosenbaum.get("grid") or [] if len(point) == 2]
+    if alpha is None or not grid:
+        return ROSENBAUM_BEYOND_MAX
+    p_at_one = min(grid, key=lambda point: point[0])[1]
+    return ROSENBAUM_NOT_SIGNIFICANT if p_at_one >= alpha else ROSENBAUM_BEYOND_MAX
+
+
+def rosenbaum_sentence(rosenbaum: Mapping[str, Any], *, outcome: str, alpha: float | None) -> str:
+    case = rosenbaum_case(rosenbaum, alpha=alpha)
+    return ROSENBAUM_WORDING[case].format(
+        outcome=outcome,
+        gamma=format_gamma(rosenbaum.get("gamma_critical")),
+        gamma_max=format_gamma(rosenbaum.get("gamma_max")),
+    )
+
+
+def rosenbaum_method(rosenbaum: Mapping[str, Any]) -> str | None:
+    informative, sets = rosenbaum.get("n_informative_sets"), rosenbaum.get("n_sets")
+    if not (rosenbaum.get("method") and is_number(informative) and is_number(sets)):
+        return None
+    return ROSENBAUM_METHOD.format(
+        method=str(rosenbaum["method"]), informative=f"{int(informative):,}", sets=f"{int(sets):,}"
+    )
+
+
+def e_value_sentence(e_value: Mapping[str, Any], *, ratio_name: str, outcome: str) -> str | None:
+    if not (is_number(e_value.get("e_value")) and is_number(e_value.get("risk_ratio"))):
+        return None
+    e_value_ci = e_value.get("e_value_ci")
+    interval_has_no_difference = not is_number(e_value_ci) or e_value_ci <= 1.0
+    template = (
+        E_VALUE_SENTENCE_INTERVAL_HAS_NO_DIFFERENCE
+        if interval_has_no_difference
+        else E_VALUE_SENTENCE
+    )
+    return template.format(
+        ratio_name=ratio_name.lower(),
+        ratio=format_ratio(e_value["risk_ratio"]),
+        outcome=outcome,
+        e_value=format_ratio(e_value["e_value"]),
+        e_value_ci=format_ratio(e_value_ci),
+    )
+
+
+def placebo_sentences(placebo: Mapping[str, Any], *, confidence: str) -> tuple[str, ...]:
+    """The placebo check and its verdict; the display defaults to plain values (2 dp)."""
+    display = str(placebo.get("display") or "value")
+    low, high = placebo.get("ci_low"), placebo.get("ci_high")
+    consistent = placebo.get("consistent_with_no_effect")
+    if not isinstance(consistent, bool) and is_number(low) and is_number(high):
+        consistent = low <= 0 <= high
+    outcome_name = str(placebo.get("label") or placebo.get("outcome") or "a pre-index outcome")
+    sentences = [
+        PLACEBO_SENTENCE.format(
+            outcome=outcome_name.replace("_", " "),
+            difference=format_difference(placebo.get("difference"), display),
+            confidence=confidence,
+            interval=format_interval(low, high, display),
+            p_value=format_p_value(placebo.get("p_value")),
+        )
+    ]
+    if isinstance(consistent, bool):
+        sentences.append(PLACEBO_VERDICT[consistent])
+    return tuple(sentences)
+
+
+def note_sentence(note: object) -> str | None:
+    text = str(note or "").strip().rstrip(".")
+    return NOTE_SENTENCE.format(note=text) if text else None
+
+
+# --- Time to first reoffence and subgroups ------------------------------------------------
+
+SURVIVAL_CAPTION = (
+    "Share of each group not yet proven to have reoffended, by days since the index date "
+    "({method})."
+)
+SURVIVAL_MARKDOWN_NOTE = (
+    "_The Kaplan-Meier chart of time to first proven reoffence is in the HTML report._"
+)
+SUBGROUPS_INTRO = (
+    "The headline result, {subject}, within groups of participants. Each subgroup was matched "
+    "again on its own; a subgroup is reported only when enough participants were matched and "
+    "the groups were balanced after matching."
+)
+SUBGROUPS_CAVEAT = (
+    "Subgroup results are exploratory: the groups are smaller, so the intervals are wider, and "
+    "with several subgroups some differences may look statistically significant by chance (the "
+    "subgroup p-values are not adjusted for multiple comparisons). They should not be read as "
+    "showing that the programme works better for one group than another."
+)
+SUBGROUP_NOT_REPORTED = "Not reported: {reason}."
+SUBGROUP_DEFAULT_REASON = "the subgroup did not meet the conditions for reporting"
+
+
+def subgroup_not_reported(reason: object) -> str:
+    text = str(reason or SUBGROUP_DEFAULT_REASON).strip().rstrip(".")
+    return SUBGROUP_NOT_REPORTED.format(reason=text)
+
+
+def _join_labels(labels: list[str]) -> str:
+    if len(labels) <= 1:
+        return "".join(labels)
+    return ", ".join(labels[:-1]) + " and " + labels[-1]
