@@ -298,10 +298,12 @@ class Evaluation:
         entry = measures[primary]
         out: dict[str, Any] = {}
         if sensitivity.rosenbaum and entry["kind"] == "binary":
-            bound = rosenbaum_bounds(frame[primary], matching, alpha=1 - spec.estimator.confidence,
-                                     gamma_max=sensitivity.gamma_max)
+            # the bound is one-sided: half the two-sided level keeps it consistent with the headline test
+            alpha = (1 - spec.estimator.confidence) / 2
+            bound = rosenbaum_bounds(frame[primary], matching, alpha=alpha, gamma_max=sensitivity.gamma_max)
             out["rosenbaum"] = {
-                "available": bound.available, "method": bound.method, "gamma_critical": bound.gamma_critical,
+                "available": bound.available, "method": bound.method, "alpha": alpha,
+                "gamma_critical": bound.gamma_critical,
                 "gamma_max": bound.gamma_max, "direction": bound.direction, "n_sets": bound.n_sets,
                 "n_informative_sets": bound.n_informative_sets,
                 "grid": [list(point) for point in bound.grid], "note": bound.note,
@@ -320,7 +322,9 @@ class Evaluation:
             placebo = placebo_estimate(values, matching, spec.estimator, kind=kind, name=placebo_column,
                                        covariates=covariates)
             out["placebo"] = {
-                "outcome": placebo.outcome, "difference": placebo.estimate.difference,
+                "outcome": placebo.outcome, "kind": kind, "label": placebo_column,
+                "display": "percent" if kind == "binary" else "value",
+                "difference": placebo.estimate.difference,
                 "ci_low": placebo.estimate.ci_low, "ci_high": placebo.estimate.ci_high,
                 "p_value": placebo.estimate.p_value,
                 "treatment": placebo.estimate.treatment_mean, "comparison": placebo.estimate.comparison_mean,
