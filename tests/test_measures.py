@@ -107,3 +107,12 @@ def test_covariates_look_only_before_the_index_occasion() -> None:
     assert person2["prior_custodial_sentences"] == 0.0
     assert person2["copas_rate"] == pytest.approx(np.log(1 / 10))
     assert person2["index_disposal"] == "custody"
+
+
+def test_prior_year_reoffending_is_a_pre_index_outcome() -> None:
+    ctx = CovariateContext(INDEX, PEOPLE, HISTORY)
+    values = compute_covariates(ctx, [("prior_year_reoffending", None),
+                                      ("prior_year_reoffending", Duration(5, "y"))])
+    # person 1's last offence before the index occasion was in 2013: not within a year, within five
+    assert list(values["prior_year_reoffending"]) == [0.0, 0.0]
+    assert list(values["prior_year_reoffending_5y"]) == [1.0, 0.0]

@@ -159,6 +159,19 @@ def _copas_rate(ctx: CovariateContext, _: Duration | None) -> pd.Series:
     return pd.Series(np.log((previous + 1.0) / (career_years.astype("float64") + 10.0)), index=previous.index)
 
 
+def _prior_year_reoffending(ctx: CovariateContext, window: Duration | None) -> pd.Series:
+    """1 when an offence committed in the year (or `window`) before the index occasion was proven before it.
+
+    The placebo outcome of DESIGN.md's sensitivity checks: reoffending measured
+    before the index date, which a programme starting at the index cannot change.
+    """
+    span = window or Duration(1, "y")
+    prior = ctx.prior(None)
+    start = prior["index_outcome_date"] - (span.add_to(prior["index_outcome_date"]) - prior["index_outcome_date"])
+    recent = prior.loc[prior["offence_date"] >= start]
+    return ctx.per_person((recent.groupby("person_id").size() > 0).astype("float64"), fill=0).astype("float64")
+
+
 for _covariate in (
     Covariate("age_at_index", "numeric", "age in years at the index date", _age_at_index),
     Covariate("sex", "categorical", "sex (people table)", _attribute("sex")),
@@ -181,6 +194,9 @@ for _covariate in (
               _years_since_first_offence),
     Covariate("age_at_first_offence", "numeric", "age at the first proven offence", _age_at_first_offence),
     Covariate("copas_rate", "numeric", "OGRS Copas rate of proven sanctions", _copas_rate),
+    Covariate("prior_year_reoffending", "numeric",
+              "1 if an offence in the year before the index occasion was proven before it (placebo outcome)",
+              _prior_year_reoffending, takes_window=True),
 ):
     register_covariate(_covariate)
 
