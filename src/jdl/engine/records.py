@@ -1,41 +1,96 @@
 """Record mode: an organisation's cohort linked to national records.
 
-The order of the stages lives here: cohort file, linkage, index events,
-eligibility, covariates and outcomes. Dask reads the national records
-partition by partition; what comes back to pandas is the small part an
-evaluation needs (candidate identities, index events in the period, and the
-histories of the people in the treatment group and the comparison pool).
+The order of the stages lives here: cohort file, linkage, one pass over the
+national events (index events, covariates and outcomes of everyone with an
+index event in the period), the participants' index events, eligibility.
+The pass runs block by block on Dask (see `jdl.engine.pool`): when the Parquet
+statistics show people and events laid out in matching person_id ranges, each
+block is read and computed where it lies; otherwise the events are
+repartitioned by person_id first. Its result, the comparison pool's
+per-person table, is kept in the feature cache, so a later run on the same
+records and definitions reads it instead of the events.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
+import hashlib
+import importlib
+import inspect
+import math
+import sys
 from typing import Any
 
 import dask
 import numpy as np
 import pandas as pd
+from dask.base import tokenize
 
+import jdl
 from jdl import cohort as cohort_stage
 from jdl import linkage as linkage_stage
 from jdl import measures as measures_stage
 from jdl.audit import fingerprint_files
+from jdl.audit.fingerprints import FingerprintCache
+from jdl.engine import pool as pool_pass
+from jdl.engine import progress
 from jdl.engine.evaluation import Evaluation, attrition_table
 from jdl.errors import EvaluationCannotComplete, JdlUserError
 from jdl.sources import national
+from jdl.sources.cache import (
+    FINGERPRINTS_FOLDER,
+    FeatureCache,
+    cache_key,
+    frame_from_arrow,
+    frame_to_arrow,
+)
 from jdl.sources.cohort_file import read_cohort
+from jdl.sources.layout import plan_blocks
 from jdl.spec import Spec
 
 PEOPLE_LINK_COLUMNS = ["person_id", "pnc_id", "forename", "surname", "date_of_birth", "sex"]
-PEOPLE_STATIC_COLUMNS = ["person_id", "date_of_birth", "sex", "ethnicity", "region"]
-EVENT_COLUMNS = list(national.EVENTS.required)
-HISTORY_COLUMNS = ["person_id", "offence_date", "outcome_date", "outcome_type", "offence_group",
-                   "severity", "disposal", "sentence_days", "release_date"]
-PROVEN = ("court_conviction", "caution")
+PEOPLE_STATIC_COLUMNS = pool_pass.PEOPLE_STATIC_COLUMNS
+EVENT_COLUMNS = pool_pass.EVENT_COLUMNS
+HISTORY_COLUMNS = pool_pass.HISTORY_COLUMNS
+PROVEN = pool_pass.PROVEN
+# Events rows per block: big enough to amortise a task, small enough for a worker's memory.
+BLOCK_TARGET_ROWS = 1_500_000
+# A block of overlapping person_id ranges larger than this is not read whole: shuffle instead.
+BLOCK_MAX_ROWS = 6_000_000
+# Bump when what the cached per-person table holds, or how it is computed, changes.
+FEATURES_FORMAT = 1
+# Modules whose code decides the cached values; their source is part of the cache key.
+FEATURE_MODULES = (
+    "jdl.sources.national",
+    "jdl.cohort.index_events",
+    "jdl.cohort.selection",
+    "jdl.measures.covariates",
+    "jdl.measures.outcomes",
+    "jdl.engine.pool",
+)
+LINKAGE_MODULES = (
+    "jdl.linkage.candidates",
+    "jdl.linkage.link",
+    "jdl.linkage.normalise",
+    "jdl.linkage.rules",
+    "jdl.sources.cohort_file",
+)
+TRACKED_LIBRARIES = ("pandas", "numpy", "pyarrow", "rapidfuzz")
+CACHED_TABLES = ("pool", "event_rejects")
+PARTICIPANT_TABLES = ("links", "unlinked", "linked_events", "linked_people")
 
 
 class RecordsEvaluation(Evaluation):
     mode = "records"
     id_column = "person_id"
+    # Set by the runner: the feature cache (None: off) and whether to draw progress bars.
+    feature_cache: FeatureCache | None = None
+    show_progress: bool = False
+    cache_status: str = "off"
+    participants_cache: str = "off"
+    layout: str = ""
 
     def prepare(self) -> tuple[pd.DataFrame, list[str], list[measures_stage.OutcomeColumn]]:
         spec = self.spec
@@ -45,7 +100,7 @@ class RecordsEvaluation(Evaluation):
 
         with self.clock.stage("read_cohort"):
             cohort_file = read_cohort(spec.data.cohort)
-            self.inputs["cohort"] = fingerprint_files([str(cohort_file.path)])
+            self.inputs["cohort"] = fingerprint_files([str(cohort_file.path)], cache=self._fingerprints())
             self.reject("cohort", cohort_file.rejects)
             self.counts["submitted"] = cohort_file.n_submitted
             rejected_share = len(cohort_file.rejects) / max(cohort_file.n_submitted, 1)
@@ -64,89 +119,79 @@ class RecordsEvaluation(Evaluation):
         events_src = national.open_table(records.events, national.EVENTS,
                                          "data.national_records.events")
         with self.clock.stage("fingerprint"):
-            self.inputs["people"] = fingerprint_files(people_src.files)
-            self.inputs["events"] = fingerprint_files(events_src.files)
+            self.inputs["people"] = fingerprint_files(people_src.files, cache=self._fingerprints())
+            self.inputs["events"] = fingerprint_files(events_src.files, cache=self._fingerprints())
+            self._check_records_reach(events_src)
 
+        definitions = pool_pass.FeatureDefinitions(
+            period_from=period.from_, period_to=period.to,
+            covariates=tuple((c.name, c.window) for c in spec.covariates),
+            measures=tuple(m.name for m in spec.outcomes.measures),
+            follow_up=spec.outcomes.follow_up, waiting_period=spec.outcomes.waiting_period,
+        )
+        participants_key = self._participants_key(definitions)
+        participants = (self.feature_cache.get(participants_key, PARTICIPANT_TABLES)
+                        if self.feature_cache is not None else None)
         with self.clock.stage("linkage"):
-            keys = linkage_stage.candidate_keys(cohort_file.rows)
-            people = people_src.read(PEOPLE_LINK_COLUMNS)
-            meta = people._meta
-            candidates = people.map_partitions(
-                lambda part: linkage_stage.select_candidates(
-                    part.loc[part[national.REJECT_COLUMN].isna()], keys
-                ),
-                meta=meta,
-            ).compute()
-            candidates = candidates.drop(columns=[national.REJECT_COLUMN])
-            linked = linkage_stage.link_cohort(
-                cohort_file.rows, candidates, rules=list(spec.linkage.rules),
-                fuzzy_threshold=spec.linkage.fuzzy_threshold,
-            )
-            self.reject("linkage", linked.unlinked)
-            self.counts["linked"] = len(linked.links)
-            self.linkage_counts = dict(linked.counts)
+            if participants is not None:
+                links = frame_from_arrow(participants.tables["links"])
+                unlinked = frame_from_arrow(participants.tables["unlinked"])
+                linkage_counts = {k: int(v) for k, v in participants.meta["linkage_counts"].items()}
+            else:
+                links, unlinked, linkage_counts = self._link(cohort_file.rows, people_src)
+            self.reject("linkage", unlinked)
+            self.counts["linked"] = len(links)
+            self.linkage_counts = linkage_counts
+            linked_ids = np.unique(links["person_id"].to_numpy(dtype=np.int64))
 
-        with self.clock.stage("index_events"):
-            events = events_src.read(EVENT_COLUMNS)
-            valid = events[events[national.REJECT_COLUMN].isna()].drop(columns=[national.REJECT_COLUMN])
-            index_meta = cohort_stage.candidate_index_rows(valid._meta, period.from_, period.to)
-            candidates_dd = valid.map_partitions(
-                cohort_stage.candidate_index_rows, period.from_, period.to, meta=index_meta
+        with self.clock.stage("features"):
+            pool_table, event_rejects, records_end, linked_rows = self._national_pass(
+                people_src, events_src, definitions, linked_ids
             )
-            bad_events = events[~events[national.REJECT_COLUMN].isna()][["person_id", national.REJECT_COLUMN]]
-            index_rows, event_rejects, records_end = dask.compute(
-                candidates_dd, bad_events, valid["outcome_date"].max()
-            )
-            occasions = cohort_stage.resolve_occasions(index_rows)
-            event_rejects = event_rejects.rename(columns={national.REJECT_COLUMN: "reason"})
-            event_rejects["reason"] = "events table: " + event_rejects["reason"].astype("string")
+            if participants is not None:
+                linked_events = frame_from_arrow(participants.tables["linked_events"])
+                linked_people = frame_from_arrow(participants.tables["linked_people"])
+            else:
+                if linked_rows is None:
+                    linked_rows = self._linked_rows(people_src, events_src, linked_ids)
+                tables = {"links": frame_to_arrow(links), "unlinked": frame_to_arrow(unlinked),
+                          "linked_events": frame_to_arrow(linked_rows[0]),
+                          "linked_people": frame_to_arrow(linked_rows[1])}
+                linked_events = frame_from_arrow(tables["linked_events"])
+                linked_people = frame_from_arrow(tables["linked_people"])
+                if self.feature_cache is not None:
+                    self.feature_cache.put(participants_key, tables, {"linkage_counts": linkage_counts})
+            self.participants_cache = "hit" if participants is not None else (
+                "off" if self.feature_cache is None else "miss, stored")
             self.reject("events", event_rejects)
             if len(event_rejects):
                 self.warnings.append(
                     f"{len(event_rejects)} rows of the events table break the data contract and were "
                     "left out (see rejects.csv)"
                 )
-            records_end = pd.Timestamp(records_end)
             self.records_end = records_end
-            latest_needed = spec.outcomes.waiting_period.add_to(
-                spec.outcomes.follow_up.add_to(pd.Timestamp(period.to))
-            )
-            if latest_needed > records_end:
-                raise JdlUserError([self.loaded.problem(
-                    ("cohort", "period", "to"),
-                    f"an index date of {period.to} needs records until {latest_needed.date()} "
-                    f"(follow-up {spec.outcomes.follow_up} + waiting period {spec.outcomes.waiting_period}), "
-                    f"but the events end at {records_end.date()}",
-                    value=str(period.to),
-                    allowed=f"a period ending by {_latest_allowed(records_end, spec).date()}",
-                )])
+            self._check_period(records_end)
 
-            linked_rows = linked.links.merge(
+        with self.clock.stage("index_events"):
+            linked_starts = links.merge(
                 cohort_file.rows[["row_number", "intervention_start"]], on="row_number", how="left"
             )
+            occasions = cohort_stage.resolve_occasions(
+                cohort_stage.candidate_index_rows(linked_events, period.from_, period.to)
+            )
             treatment = cohort_stage.choose_treatment_index(
-                linked_rows, occasions, rule_name=spec.cohort.index, window=spec.cohort.index_window,
+                linked_starts, occasions, rule_name=spec.cohort.index, window=spec.cohort.index_window,
                 period_from=period.from_, period_to=period.to,
             )
             self.reject("index_event", treatment.not_found)
-            pool = cohort_stage.choose_pool_index(
-                occasions, exclude_person_ids=linked.links["person_id"],
-                period_from=period.from_, period_to=period.to,
-            )
+            pool = pool_table.loc[~pool_table["person_id"].isin(linked_ids)].reset_index(drop=True)
             self.counts["index_event_found"] = len(treatment.chosen)
 
         with self.clock.stage("eligibility"):
-            wanted = np.union1d(treatment.chosen["person_id"].to_numpy(), pool["person_id"].to_numpy())
-            static = people_src.read(PEOPLE_STATIC_COLUMNS)
-            people_static = static.map_partitions(
-                lambda part: part.loc[part["person_id"].isin(wanted) & part[national.REJECT_COLUMN].isna()],
-                meta=static._meta,
-            ).compute().drop(columns=[national.REJECT_COLUMN])
-            people_static = people_static.drop_duplicates("person_id").sort_values("person_id")
             regions = spec.comparison_pool.regions
             region_list = None if regions == "national" else list(regions)
             treated_reasons = cohort_stage.eligibility_reasons(
-                treatment.chosen, people_static, min_age=spec.cohort.min_age, regions=None,
+                treatment.chosen, linked_people, min_age=spec.cohort.min_age, regions=None,
                 apply_regions=False,
             )
             ineligible = treatment.chosen.loc[treated_reasons.notna(), ["row_number"]].assign(
@@ -155,54 +200,237 @@ class RecordsEvaluation(Evaluation):
             self.reject("eligibility", ineligible)
             treated_index = treatment.chosen.loc[treated_reasons.isna()]
             pool_reasons = cohort_stage.eligibility_reasons(
-                pool, people_static, min_age=spec.cohort.min_age, regions=region_list, apply_regions=True
+                pool[["person_id", "index_date"]], pool[["person_id", "date_of_birth", "region"]],
+                min_age=spec.cohort.min_age, regions=region_list, apply_regions=True,
             )
-            pool_index = pool.loc[pool_reasons.isna()]
+            pool = pool.loc[pool_reasons.isna().to_numpy()].reset_index(drop=True)
             self.counts["eligible"] = len(treated_index)
-            self.counts["comparison_pool"] = len(pool_index)
+            self.counts["comparison_pool"] = len(pool)
             if len(treated_index) == 0:
                 raise EvaluationCannotComplete(
                     "cohort", "no participant has an eligible index event in the period",
                     hint="check cohort.period and intervention_start dates; see rejects.csv",
                 )
-            index_table = pd.concat(
-                [
-                    treated_index.drop(columns=["row_number", "intervention_start"]).assign(treated=True),
-                    pool_index.assign(treated=False),
-                ],
-                ignore_index=True,
-            ).sort_values("person_id", kind="mergesort").reset_index(drop=True)
             self.treated_rows = treated_index[["row_number", "person_id"]]
 
-        with self.clock.stage("features"):
-            ids = index_table["person_id"].to_numpy()
-            history = valid.map_partitions(
-                lambda part: part.loc[
-                    part["person_id"].isin(ids) & part["outcome_type"].isin(PROVEN),
-                    HISTORY_COLUMNS,
-                ],
-                meta=valid._meta[HISTORY_COLUMNS],
-            ).compute()
-            history = history.sort_values(["person_id", "offence_date", "outcome_date"], kind="mergesort")
-            context = measures_stage.CovariateContext(index_table, people_static, history)
-            requested = [(c.name, c.window) for c in spec.covariates]
-            covariates = measures_stage.compute_covariates(context, requested)
-            outcomes, outcome_columns = measures_stage.compute_outcomes(
-                index_table, history, measure_names=[m.name for m in spec.outcomes.measures],
-                follow_up=spec.outcomes.follow_up, waiting_period=spec.outcomes.waiting_period,
+        with self.clock.stage("participants"):
+            treated_table = (
+                treated_index.drop(columns=["row_number", "intervention_start"])
+                .sort_values("person_id", kind="mergesort").reset_index(drop=True)
             )
+            history = linked_events.loc[linked_events["person_id"].isin(treated_table["person_id"])]
+            treated_features = pool_pass.person_features(treated_table, linked_people, history, definitions)
             self.reoffender_ids = measures_stage.proven_reoffences(
-                index_table, history, spec.outcomes.follow_up, spec.outcomes.waiting_period
+                treated_table, history, spec.outcomes.follow_up, spec.outcomes.waiting_period
             )["person_id"].unique()
+            covariate_columns = definitions.covariate_columns
+            feature_columns = covariate_columns + [c.name for c in definitions.outcome_columns]
+            treated_part = pd.concat(
+                [treated_table[["person_id", "index_date"]].assign(treated=True),
+                 treated_features[feature_columns]], axis=1,
+            )
+            pool_part = pool[["person_id", "index_date", *feature_columns]].assign(treated=False)
+            units = pd.concat([part for part in (treated_part, pool_part) if len(part)] or [treated_part],
+                              ignore_index=True)
+            units = units.sort_values("person_id", kind="mergesort").reset_index(drop=True)
             frame = pd.concat(
-                [index_table[["person_id", "treated", "index_date"]].assign(unit_id=index_table["person_id"]),
-                 covariates, outcomes],
+                [units[["person_id", "treated", "index_date"]].assign(unit_id=units["person_id"]),
+                 units[feature_columns]],
                 axis=1,
             )
-            covariate_columns = list(covariates.columns)
+            # the pool's tables are copies of what `frame` holds: free them before matching
+            del pool_table, pool, pool_part, units, treated_part, linked_events, linked_rows
+            _release_memory()
 
-        return frame, covariate_columns, outcome_columns
+        return frame, covariate_columns, definitions.outcome_columns
 
+    def _fingerprints(self) -> FingerprintCache | None:
+        """Input fingerprints are cached next to the feature tables (the audit default otherwise)."""
+        if self.feature_cache is None:
+            return None
+        return FingerprintCache(self.feature_cache.root / FINGERPRINTS_FOLDER)
+
+    # -- the pass over the national records
+
+    def _national_pass(
+        self,
+        people_src: national.TableSource,
+        events_src: national.TableSource,
+        definitions: pool_pass.FeatureDefinitions,
+        linked_ids: np.ndarray,
+    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp, tuple[pd.DataFrame, pd.DataFrame] | None]:
+        """(pool table, event rejects, records end, and when the events were read: the linked
+        people's proven events and people rows)."""
+        key = self._cache_key(definitions)
+        cached = self.feature_cache.get(key, CACHED_TABLES) if self.feature_cache is not None else None
+        if cached is not None:
+            self.cache_status = "hit"
+            pool = frame_from_arrow(cached.tables["pool"])
+            rejects = frame_from_arrow(cached.tables["event_rejects"])
+            return pool, rejects, pd.Timestamp(cached.meta["records_end"]), None
+
+        result = self._compute_pass(people_src, events_src, definitions, linked_ids)
+        if result.records_end is None:
+            raise JdlUserError.single(
+                "spec data.national_records.events", "the events table has no usable rows",
+                hint="see rejects.csv of this run for the reasons rows were left out",
+            )
+        pool_arrow = frame_to_arrow(result.pool)
+        rejects_arrow = frame_to_arrow(
+            result.event_rejects.assign(reason="events table: " + result.event_rejects["reason"].astype("string"))
+        )
+        meta = {"records_end": result.records_end.isoformat(), "jdl_version": jdl.__version__,
+                "definitions": definitions.as_key(), "rows": pool_arrow.num_rows, "layout": self.layout}
+        if self.feature_cache is not None:
+            stored = self.feature_cache.put(key, {"pool": pool_arrow, "event_rejects": rejects_arrow}, meta)
+            self.cache_status = "miss, stored" if stored else "miss, not writable"
+        return (frame_from_arrow(pool_arrow), frame_from_arrow(rejects_arrow), result.records_end,
+                (result.linked_events, result.linked_people))
+
+    def _compute_pass(
+        self,
+        people_src: national.TableSource,
+        events_src: national.TableSource,
+        definitions: pool_pass.FeatureDefinitions,
+        linked_ids: np.ndarray,
+    ) -> pool_pass.BlockResult:
+        blocks = None
+        if people_src.fmt == "parquet" and events_src.fmt == "parquet":
+            blocks = plan_blocks(people_src.fragments(), events_src.fragments(),
+                                 target_rows=BLOCK_TARGET_ROWS, max_rows=BLOCK_MAX_ROWS)
+        if blocks:
+            self.layout = f"aligned: {len(blocks)} person_id blocks, no shuffle"
+            task = pool_pass.BlockTask(people_src, events_src, definitions)
+            ids = dask.delayed(linked_ids)
+            # keys carry a content token: runs sharing a cluster must never share a block's result
+            token = tokenize(task, blocks, linked_ids)
+            parts = [dask.delayed(task, pure=True)(block, ids, dask_key_name=f"features-block-{i}-{token}")
+                     for i, block in enumerate(blocks)]
+            results = progress.compute("features", *parts, show=self.show_progress)
+            return pool_pass.combine(list(results))
+        return self._shuffled_pass(people_src, events_src, definitions, linked_ids)
+
+    def _shuffled_pass(
+        self,
+        people_src: national.TableSource,
+        events_src: national.TableSource,
+        definitions: pool_pass.FeatureDefinitions,
+        linked_ids: np.ndarray,
+    ) -> pool_pass.BlockResult:
+        """People and events repartitioned into the same person_id ranges, then the block pass."""
+        events = events_src.read(EVENT_COLUMNS)
+        people = people_src.read(PEOPLE_STATIC_COLUMNS)
+        good = events[national.REJECT_COLUMN].isna()
+        rejects_dd = events.loc[~good, ["person_id", national.REJECT_COLUMN]]
+        valid = events.loc[good]
+        proven = valid.loc[valid["outcome_type"].isin(list(PROVEN))]
+        people_valid = people.loc[people[national.REJECT_COLUMN].isna()]
+        low, high, records_end, rows, event_rejects = progress.compute(
+            "scan", proven["person_id"].min(), proven["person_id"].max(), valid["outcome_date"].max(),
+            proven.map_partitions(len).sum(), rejects_dd, show=self.show_progress,
+        )
+        event_rejects = event_rejects.rename(columns={national.REJECT_COLUMN: "reason"})
+        event_rejects = event_rejects.sort_values(["person_id", "reason"], kind="mergesort").reset_index(drop=True)
+        parts = max(1, math.ceil(int(rows) / BLOCK_TARGET_ROWS))
+        self.layout = f"not aligned: repartitioned by person_id into {parts} ranges"
+        if pd.isna(low):
+            low = high = 0
+        edges = np.unique(np.linspace(int(low), int(high), parts + 1).round().astype(np.int64))
+        divisions = tuple(int(v) for v in edges) if len(edges) > 1 else (int(low), int(low) + 1)
+        events_by_person = proven.set_index("person_id", divisions=divisions)
+        people_by_person = people_valid.set_index("person_id", divisions=divisions)
+        ids = dask.delayed(linked_ids)
+        tasks = [
+            dask.delayed(pool_pass.frames_task, pure=True)(e, p, definitions, ids)
+            for e, p in zip(events_by_person.to_delayed(), people_by_person.to_delayed(), strict=True)
+        ]
+        results = list(progress.compute("features", *tasks, show=self.show_progress))
+        combined = pool_pass.combine(results)
+        end = None if pd.isna(records_end) else pd.Timestamp(records_end)
+        return pool_pass.BlockResult(combined.pool, combined.linked_events, combined.linked_people,
+                                     event_rejects, end)
+
+    def _linked_rows(
+        self, people_src: national.TableSource, events_src: national.TableSource, linked_ids: np.ndarray
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The linked people's proven events and people rows, read with a pushed-down person_id filter."""
+        ids = dask.delayed(linked_ids)
+        event_parts = [dask.delayed(pool_pass.linked_events_of)(events_src, f, ids) for f in events_src.fragments()]
+        people_parts = [dask.delayed(pool_pass.people_of)(people_src, f, ids) for f in people_src.fragments()]
+        results = progress.compute("participants", *event_parts, *people_parts, show=self.show_progress)
+        events = pd.concat([r for r in results[: len(event_parts)] if len(r)] or [results[0]], ignore_index=True)
+        people = pd.concat([r for r in results[len(event_parts):] if len(r)] or [results[len(event_parts)]],
+                           ignore_index=True)
+        events = events.sort_values(["person_id", "offence_date", "outcome_date"], kind="mergesort")
+        people = pool_pass.people_rows(people)
+        return events.reset_index(drop=True), people
+
+    def _link(
+        self, rows: pd.DataFrame, people_src: national.TableSource
+    ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+        """(links, unlinked rows, counts per rule) of the cohort's rows against the people table."""
+        spec = self.spec
+        keys = linkage_stage.candidate_keys(rows)
+        people = people_src.read(PEOPLE_LINK_COLUMNS)
+        candidates_dd = people.map_partitions(pool_pass.link_candidates, keys, meta=people._meta)
+        parts = progress.compute("linkage", *candidates_dd.to_delayed(), show=self.show_progress)
+        candidates = pd.concat([p for p in parts if len(p)] or [people._meta], ignore_index=True)
+        candidates = candidates.drop(columns=[national.REJECT_COLUMN])
+        candidates = candidates.sort_values("person_id", kind="mergesort").reset_index(drop=True)
+        linked = linkage_stage.link_cohort(
+            rows, candidates, rules=list(spec.linkage.rules), fuzzy_threshold=spec.linkage.fuzzy_threshold,
+        )
+        # the same Arrow round trip as a cached entry, so cold and warm runs see the same frames
+        links = frame_from_arrow(frame_to_arrow(linked.links.reset_index(drop=True)))
+        unlinked = frame_from_arrow(frame_to_arrow(linked.unlinked.reset_index(drop=True)))
+        return links, unlinked, {k: int(v) for k, v in linked.counts.items()}
+
+    def _participants_key(self, definitions: pool_pass.FeatureDefinitions) -> str:
+        """The participants' entry: the pool's key plus the cohort file and the linkage method."""
+        return cache_key({
+            "participants": self._cache_key(definitions),
+            "cohort": self.inputs["cohort"]["sha256"],
+            "linkage": {"rules": list(self.spec.linkage.rules), "fuzzy_threshold": self.spec.linkage.fuzzy_threshold},
+            "linkage_code": _source_digest(LINKAGE_MODULES),
+        })
+
+    def _cache_key(self, definitions: pool_pass.FeatureDefinitions) -> str:
+        return cache_key({
+            "features_format": FEATURES_FORMAT,
+            "jdl_version": jdl.__version__,
+            "code": _code_fingerprint(definitions),
+            "libraries": {name: _version(name) for name in TRACKED_LIBRARIES},
+            "people": self.inputs["people"]["sha256"],
+            "events": self.inputs["events"]["sha256"],
+            "definitions": definitions.as_key(),
+        })
+
+    def _check_records_reach(self, events_src: national.TableSource) -> None:
+        """Fail before the pass when the Parquet statistics already show the records end too early."""
+        latest = self.spec.outcomes.waiting_period.add_to(
+            self.spec.outcomes.follow_up.add_to(pd.Timestamp(self.spec.cohort.period.to))  # type: ignore[union-attr]
+        )
+        try:
+            stat = events_src.max_from_statistics("outcome_date")
+        except (OSError, ValueError):
+            return
+        if stat is not None and pd.Timestamp(stat) < latest:
+            self._check_period(pd.Timestamp(stat))
+
+    def _check_period(self, records_end: pd.Timestamp) -> None:
+        spec = self.spec
+        period = spec.cohort.period
+        assert period is not None
+        latest_needed = spec.outcomes.waiting_period.add_to(spec.outcomes.follow_up.add_to(pd.Timestamp(period.to)))
+        if latest_needed > records_end:
+            raise JdlUserError([self.loaded.problem(
+                ("cohort", "period", "to"),
+                f"an index date of {period.to} needs records until {latest_needed.date()} "
+                f"(follow-up {spec.outcomes.follow_up} + waiting period {spec.outcomes.waiting_period}), "
+                f"but the events end at {records_end.date()}",
+                value=str(period.to),
+                allowed=f"a period ending by {_latest_allowed(records_end, spec).date()}",
+            )])
 
     def exact_columns(self) -> list[str]:
         return [
@@ -240,6 +468,44 @@ class RecordsEvaluation(Evaluation):
             ("matched", "Matched"),
         ]
         return attrition_table([(s, label, self.counts[s]) for s, label in stages if s in self.counts])
+
+
+def _code_fingerprint(definitions: pool_pass.FeatureDefinitions) -> str:
+    """SHA-256 over the source of the modules that compute the cached values (plug-ins included)."""
+    modules = set(FEATURE_MODULES)
+    for name, _ in definitions.covariates:
+        modules.add(measures_stage.get_covariate(name).compute.__module__)
+    for name in definitions.measures:
+        modules.add(measures_stage.get_measure(name).compute.__module__)
+    return _source_digest(tuple(modules))
+
+
+def _source_digest(modules: tuple[str, ...]) -> str:
+    digest = hashlib.sha256()
+    for module_name in sorted(modules):
+        module = sys.modules.get(module_name) or importlib.import_module(module_name)
+        try:
+            source = inspect.getsource(module)
+        except (OSError, TypeError):
+            source = module_name
+        digest.update(module_name.encode() + b"\0" + source.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def _release_memory() -> None:
+    """Hand the pass's freed memory back to the system before matching needs its own (peak RSS)."""
+    gc.collect()
+    with contextlib.suppress(Exception):
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()
+    with contextlib.suppress(Exception):  # glibc only
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _version(name: str) -> str:
+    module = sys.modules.get(name) or importlib.import_module(name)
+    return str(getattr(module, "__version__", "unknown"))
 
 
 def _latest_allowed(records_end: pd.Timestamp, spec: Spec) -> pd.Timestamp:

@@ -1,15 +1,19 @@
-"""Reading the national records (people and events) lazily with Dask.
+"""Reading the national records (people and events) lazily, fragment by fragment.
 
 A location is a Parquet or CSV file, a folder of partitions, a glob, or an
 fsspec URL. Columns are checked against the data contract before any work is
-scheduled; values are normalised partition by partition, and rows that break
-the contract are marked with a reason (never dropped silently) so the engine
-can write them to the rejects file.
+scheduled. Only the columns a stage asks for are read, row filters are pushed
+into the Parquet scan, and values are normalised fragment by fragment in Arrow
+(never a whole table in one pandas frame); rows that break the contract are
+marked with a reason (never dropped silently) so the engine can write them to
+the rejects file.
 """
 
 from __future__ import annotations
 
+import csv
 import glob
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,9 +23,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from jdl.errors import JdlUserError
+from jdl.sources.layout import Fragment, parquet_fragments
 
 REJECT_COLUMN = "_reject_reason"
 
@@ -125,9 +132,9 @@ def _columns_of(first_file: str, fmt: str) -> list[str]:
     if fmt == "parquet":
         with fsspec.open(first_file, "rb") as handle:
             return list(pq.read_schema(handle).names)
-    with fsspec.open(first_file, "rt", encoding="utf-8-sig") as handle:
-        header = handle.readline()
-    return [c.strip() for c in header.rstrip("\r\n").split(",")]
+    with fsspec.open(first_file, "rt", encoding="utf-8-sig", newline="") as handle:
+        header = next(csv.reader(handle), [])  # a header may quote its names
+    return [c.strip() for c in header]
 
 
 @dataclass(frozen=True)
@@ -140,17 +147,129 @@ class TableSource:
     fmt: str
     spec_key: str
 
-    def read(self, columns: list[str]) -> dd.DataFrame:
-        """Lazily read `columns` (plus nothing else), normalised to the contract's dtypes."""
+    def _check_columns(self, columns: Sequence[str]) -> list[str]:
         unknown = [c for c in columns if c not in self.contract.required]
         if unknown:
             raise ValueError(f"columns {unknown} are not in the {self.contract.name} contract")
+        return list(columns)
+
+    def fragments(self) -> list[Fragment]:
+        """The pieces a pass reads independently, with person_id ranges from Parquet statistics."""
         if self.fmt == "parquet":
-            frame = dd.read_parquet(list(self.files), columns=columns)
+            return [fragment for path in self.files for fragment in parquet_fragments(path)]
+        return [Fragment(path, "csv", rows=_csv_rows_estimate(path)) for path in self.files]
+
+    def read_fragment(
+        self, fragment: Fragment, columns: Sequence[str], person_ids: np.ndarray | None = None
+    ) -> pd.DataFrame:
+        """One fragment's `columns`, normalised, with the reject column.
+
+        `person_ids` keeps only those people's rows; for Parquet the filter is
+        pushed into the scan (row groups whose statistics exclude every id are
+        skipped, and the rest are filtered before any pandas conversion).
+        """
+        wanted = self._check_columns(columns)
+        pushed = False
+        if fragment.fmt == "parquet":
+            table, pushed = _scan_parquet(fragment, wanted, person_ids)
         else:
-            frame = dd.read_csv(list(self.files), usecols=columns, dtype=str, blocksize="64MB")
-        meta = _normalise(frame._meta, self.contract, columns)
-        return frame.map_partitions(_normalise, self.contract, columns, meta=meta, enforce_metadata=False)
+            frame = pd.read_csv(_local_or_url(fragment.path), usecols=wanted, dtype=str, encoding="utf-8-sig")
+            table = pa.Table.from_pandas(frame[wanted], preserve_index=False)
+        normalised = normalise_table(table, self.contract, wanted)
+        if person_ids is not None and not pushed:
+            normalised = normalised.loc[normalised["person_id"].isin(person_ids)].reset_index(drop=True)
+        return normalised
+
+    def read(self, columns: Sequence[str]) -> dd.DataFrame:
+        """Lazily read `columns` (plus nothing else), normalised to the contract's dtypes."""
+        wanted = self._check_columns(columns)
+        if self.fmt == "csv":
+            frame = dd.read_csv(list(self.files), usecols=wanted, dtype=str, blocksize="64MB",
+                                encoding="utf-8-sig")
+            meta = _normalise(frame._meta, self.contract, wanted)
+            return frame.map_partitions(_normalise, self.contract, wanted, meta=meta, enforce_metadata=False)
+        fragments = [f for f in self.fragments() if f.rows] or self.fragments()[:1]
+        meta = self.empty(wanted)
+        return dd.from_map(_FragmentReader(self, tuple(wanted)), fragments, meta=meta,
+                           enforce_metadata=False, label=f"read-{self.contract.name}")
+
+    def empty(self, columns: Sequence[str]) -> pd.DataFrame:
+        """A frame with no rows and the dtypes `read_fragment` gives (from the first file's schema)."""
+        wanted = self._check_columns(columns)
+        if self.fmt == "parquet":
+            with fsspec.open(self.files[0], "rb") as handle:
+                schema = pq.read_schema(handle)
+            table = pa.schema([schema.field(c) for c in wanted]).empty_table()
+        else:
+            table = pa.schema([(c, pa.string()) for c in wanted]).empty_table()
+        return normalise_table(table, self.contract, wanted)
+
+    def max_from_statistics(self, column: str) -> object | None:
+        """The largest value of `column` the Parquet statistics record (None if unknown)."""
+        if self.fmt != "parquet":
+            return None
+        best = None
+        for path in self.files:
+            with fsspec.open(path, "rb") as handle:
+                metadata = pq.ParquetFile(handle).metadata
+            names = [metadata.schema.column(i).name for i in range(metadata.num_columns)]
+            if column not in names:
+                return None
+            index = names.index(column)
+            for group in range(metadata.num_row_groups):
+                stats = metadata.row_group(group).column(index).statistics
+                if metadata.row_group(group).num_rows == 0:
+                    continue
+                if stats is None or not stats.has_min_max:
+                    return None
+                best = stats.max if best is None else max(best, stats.max)
+        return best
+
+
+@dataclass(frozen=True)
+class _FragmentReader:
+    """A picklable `read_fragment` for `dd.from_map` (runs on the workers)."""
+
+    source: TableSource
+    columns: tuple[str, ...]
+
+    def __call__(self, fragment: Fragment) -> pd.DataFrame:
+        return self.source.read_fragment(fragment, self.columns)
+
+
+def _local_or_url(path: str) -> str:
+    return path.removeprefix("file://")
+
+
+def _csv_rows_estimate(path: str) -> int:
+    """Rows of a CSV file, guessed from its size (only used to size partitions)."""
+    try:
+        size = fsspec.core.url_to_fs(path)[0].size(fsspec.core.url_to_fs(path)[1])
+    except (OSError, ValueError):
+        return 1
+    return max(1, int(size or 0) // 64)
+
+
+def _scan_parquet(
+    fragment: Fragment, columns: list[str], person_ids: np.ndarray | None
+) -> tuple[pa.Table, bool]:
+    """The fragment's columns, and whether the person_id filter was pushed into the scan."""
+    if _is_url(fragment.path):
+        from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+        filesystem, inner = fsspec.core.url_to_fs(fragment.path)
+        arrow_fs: pafs.FileSystem = PyFileSystem(FSSpecHandler(filesystem))
+    else:
+        arrow_fs, inner = pafs.LocalFileSystem(), _local_or_url(fragment.path)
+    piece = ds.ParquetFileFormat().make_fragment(inner, filesystem=arrow_fs)
+    if fragment.row_groups is not None:
+        piece = piece.subset(row_group_ids=list(fragment.row_groups))
+    row_filter = None
+    if person_ids is not None and "person_id" in columns:
+        stored = piece.physical_schema.field("person_id").type
+        if pa.types.is_integer(stored):
+            row_filter = ds.field("person_id").isin(pa.array(np.asarray(person_ids, dtype=np.int64)))
+    return piece.to_table(columns=columns, filter=row_filter), row_filter is not None
 
 
 def open_table(location: str, contract: TableContract, spec_key: str) -> TableSource:
@@ -169,6 +288,20 @@ def open_table(location: str, contract: TableContract, spec_key: str) -> TableSo
     return TableSource(contract, location, tuple(files), fmt, spec_key)
 
 
+_STRING = pd.StringDtype()
+
+
+def _to_pandas(column: pa.ChunkedArray) -> pd.Series:
+    return column.to_pandas(types_mapper={pa.string(): _STRING, pa.large_string(): _STRING}.get)
+
+
+def _strings(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A column as trimmed text (what pandas' astype("string").str.strip() gives)."""
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        column = pc.cast(column, pa.string())
+    return pc.utf8_trim_whitespace(column.cast(pa.string()))
+
+
 def _blank(values: pd.Series) -> np.ndarray:
     """Missing or empty-text cells."""
     missing = np.array(values.isna(), dtype=bool)
@@ -178,19 +311,23 @@ def _blank(values: pd.Series) -> np.ndarray:
     return missing
 
 
+def _blank_arrow(column: pa.ChunkedArray) -> np.ndarray:
+    missing = column.is_null().to_numpy(zero_copy_only=False)
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        empty = pc.equal(pc.utf8_trim_whitespace(column), "").fill_null(True)
+        missing |= empty.to_numpy(zero_copy_only=False)
+    return np.asarray(missing, dtype=bool)
+
+
+def _is_date_type(kind: pa.DataType) -> bool:
+    return pa.types.is_date(kind) or pa.types.is_timestamp(kind)
+
+
 def _as_dates(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """Dates as datetime64[ns] and a mask of cells that held something that is not a date."""
-    if isinstance(values.dtype, pd.ArrowDtype) and (
-        pa.types.is_date(values.dtype.pyarrow_dtype) or pa.types.is_timestamp(values.dtype.pyarrow_dtype)
-    ):
-        # through Arrow: pandas' own date32 -> datetime64 conversion goes element by element
-        as_timestamps = pc.cast(values.array.__arrow_array__(), pa.timestamp("ns"))
-        converted = pd.Series(as_timestamps.to_numpy(), index=values.index, name=values.name)
-        return converted, np.zeros(len(values), dtype=bool)
     if pd.api.types.is_datetime64_any_dtype(values):
         return values.astype("datetime64[ns]"), np.zeros(len(values), dtype=bool)
     if not pd.api.types.is_string_dtype(values.dtype):
-        # datetime.date objects, as pandas reads Parquet date32 columns
         converted = pd.to_datetime(values, errors="coerce").astype("datetime64[ns]")
         return converted, np.array(converted.isna() & values.notna(), dtype=bool)
     text = values.astype("string").str.strip()
@@ -199,63 +336,116 @@ def _as_dates(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return converted, bad
 
 
-def _as_category(values: pd.Series, allowed: tuple[str, ...], column: str) -> pd.Series:
+def _canonical_codes(column: pa.ChunkedArray, allowed: tuple[str, ...], name: str) -> pa.Array:
     """Canonical spellings of a categorical column, normalising each distinct value once."""
     canonical = {a.lower(): a for a in allowed}
-    if column == "sex":
+    if name == "sex":
         canonical.update({"male": "M", "female": "F"})
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    mapped = np.array(
-        [canonical.get(str(u).strip().lower().replace(" ", "_").replace("-", "_")) for u in uniques]
-        + [None],
-        dtype=object,
-    )
-    result = mapped[np.where(codes < 0, len(uniques), codes)]
-    return pd.Series(result, index=values.index, dtype="string")
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        try:
+            column = pc.cast(column, pa.string())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return pa.nulls(len(column), pa.string())
+    encoded = pc.dictionary_encode(column.cast(pa.string())).combine_chunks()
+    uniques = encoded.dictionary.to_pylist()
+    mapped = [canonical.get(str(u).strip().lower().replace(" ", "_").replace("-", "_")) for u in uniques]
+    return pc.take(pa.array(mapped, pa.string()), encoded.indices)
+
+
+class _Reasons:
+    """The first reason each row breaks the contract (codes, turned into text once at the end)."""
+
+    def __init__(self, rows: int) -> None:
+        self.codes = np.zeros(rows, dtype=np.int16)
+        self.texts: list[str] = []
+
+    def flag(self, mask: np.ndarray | pd.Series, reason: str) -> None:
+        hit = np.asarray(mask, dtype=bool) & (self.codes == 0)
+        if hit.any():
+            if reason not in self.texts:
+                self.texts.append(reason)
+            self.codes[hit] = self.texts.index(reason) + 1
+
+    def column(self) -> pd.Series:
+        if not self.texts:
+            return _to_pandas(pa.chunked_array([pa.nulls(len(self.codes), pa.string())]))
+        indices = pa.array(self.codes.astype(np.int32) - 1, mask=self.codes == 0)
+        text = pc.take(pa.array(self.texts, pa.string()), indices)
+        return _to_pandas(pa.chunked_array([text]))
+
+
+def normalise_table(table: pa.Table, contract: TableContract, columns: Sequence[str]) -> pd.DataFrame:
+    """Contract dtypes for one fragment, and a reason for every row that breaks the contract.
+
+    Typed Parquet columns (integers, dates, text) are converted in Arrow; text
+    that has to be parsed (CSV) goes through pandas' parsers.
+    """
+    rows = table.num_rows
+    out: dict[str, pd.Series] = {}
+    reasons = _Reasons(rows)
+    for column in columns:
+        raw = table.column(column)
+        kind = raw.type
+        if column == "person_id":
+            if pa.types.is_integer(kind):
+                reasons.flag(raw.is_null().to_numpy(zero_copy_only=False),
+                             "person_id is missing or not a whole number")
+                out[column] = pd.Series(pc.cast(raw.fill_null(-1), pa.int64()).to_numpy(), dtype="int64")
+            else:
+                values = _to_pandas(raw)
+                ids = values if pd.api.types.is_integer_dtype(values.dtype) else pd.to_numeric(
+                    values, errors="coerce")
+                reasons.flag(ids.isna().to_numpy(), "person_id is missing or not a whole number")
+                out[column] = ids.fillna(-1).astype("int64").reset_index(drop=True)
+        elif column in contract.dates:
+            if _is_date_type(kind):
+                stamps = pc.cast(raw, pa.timestamp("ns"))
+                dates = pd.Series(stamps.to_numpy(), dtype="datetime64[ns]")
+            else:
+                dates, bad = _as_dates(_to_pandas(raw))
+                dates = dates.reset_index(drop=True)
+                reasons.flag(bad, f"{column} is not a date (allowed: YYYY-MM-DD)")
+            if column not in contract.nullable:
+                reasons.flag(dates.isna().to_numpy(), f"{column} is missing")
+            out[column] = dates
+        elif column == "sentence_days":
+            if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind):
+                days = pd.Series(pc.cast(raw, pa.float64()).to_numpy(zero_copy_only=False), dtype="float64")
+            else:
+                values = _to_pandas(raw)
+                days = pd.to_numeric(values, errors="coerce").astype("float64").reset_index(drop=True)
+                reasons.flag(days.isna().to_numpy() & ~_blank(values), "sentence_days is not a number")
+            out[column] = days
+        elif column in contract.categories:
+            allowed = contract.categories[column]
+            text = _canonical_codes(raw, allowed, column)
+            absent = _blank_arrow(raw)
+            unmapped = text.is_null().to_numpy(zero_copy_only=False)
+            reasons.flag(unmapped & ~absent, f"{column} is not one of {', '.join(allowed)}")
+            if column not in contract.nullable:
+                reasons.flag(absent, f"{column} is missing")
+            out[column] = _to_pandas(pa.chunked_array([text]))
+        else:
+            out[column] = _to_pandas(_strings(raw))
+    if contract.name == "events" and {"offence_date", "outcome_date"} <= set(columns):
+        reasons.flag(_before(out["outcome_date"], out["offence_date"]), "outcome_date is before offence_date")
+    if contract.name == "events" and {"disposal", "release_date", "outcome_date"} <= set(columns):
+        custody = (out["disposal"] == "custody").fillna(False).to_numpy(dtype=bool)
+        reasons.flag(custody & out["release_date"].isna().to_numpy(), "custody without a release_date")
+        reasons.flag(custody & _before(out["release_date"], out["outcome_date"]),
+                     "release_date is before outcome_date")
+    out[REJECT_COLUMN] = reasons.column()
+    return pd.DataFrame(out, index=pd.RangeIndex(rows))
+
+
+def _before(left: pd.Series, right: pd.Series) -> np.ndarray:
+    """left < right, False where either is missing."""
+    return np.asarray((left < right).fillna(False), dtype=bool)
 
 
 def _normalise(frame: pd.DataFrame, contract: TableContract, columns: list[str]) -> pd.DataFrame:
-    """Contract dtypes for one partition, and a reason for every row that breaks the contract."""
-    out = pd.DataFrame(index=frame.index)
-    reasons = np.full(len(frame), None, dtype=object)
-
-    def flag(mask: pd.Series | np.ndarray, reason: str) -> None:
-        hit = np.asarray(mask, dtype=bool) & np.equal(reasons, None)
-        reasons[hit] = reason
-
-    for column in columns:
-        raw = frame[column]
-        if column == "person_id":
-            ids = raw if pd.api.types.is_integer_dtype(raw.dtype) else pd.to_numeric(raw, errors="coerce")
-            flag(ids.isna().to_numpy(), "person_id is missing or not a whole number")
-            out[column] = ids.fillna(-1).astype("int64")
-        elif column in contract.dates:
-            dates, bad = _as_dates(raw)
-            flag(bad, f"{column} is not a date (allowed: YYYY-MM-DD)")
-            if column not in contract.nullable:
-                flag(dates.isna().to_numpy(), f"{column} is missing")
-            out[column] = dates
-        elif column == "sentence_days":
-            days = raw if pd.api.types.is_numeric_dtype(raw.dtype) else pd.to_numeric(raw, errors="coerce")
-            flag(days.isna().to_numpy() & ~_blank(raw), "sentence_days is not a number")
-            out[column] = days.astype("float64")
-        elif column in contract.categories:
-            allowed = contract.categories[column]
-            text = _as_category(raw, allowed, column)
-            absent = _blank(raw)
-            flag(text.isna().to_numpy() & ~absent, f"{column} is not one of {', '.join(allowed)}")
-            if column not in contract.nullable:
-                flag(absent, f"{column} is missing")
-            out[column] = text
-        else:
-            out[column] = raw.astype("string").str.strip()
-    if contract.name == "events" and {"offence_date", "outcome_date"} <= set(columns):
-        flag((out["outcome_date"] < out["offence_date"]).fillna(False).to_numpy(),
-             "outcome_date is before offence_date")
-    if contract.name == "events" and {"disposal", "release_date", "outcome_date"} <= set(columns):
-        custody = (out["disposal"] == "custody").fillna(False).to_numpy()
-        flag(custody & out["release_date"].isna().to_numpy(), "custody without a release_date")
-        flag(custody & (out["release_date"] < out["outcome_date"]).fillna(False).to_numpy(),
-             "release_date is before outcome_date")
-    out[REJECT_COLUMN] = pd.array(reasons, dtype="string")
+    """`normalise_table` for a pandas frame (a CSV partition), keeping its index."""
+    table = pa.Table.from_pandas(frame[list(columns)], preserve_index=False)
+    out = normalise_table(table, contract, columns)
+    out.index = frame.index
     return out

@@ -1,0 +1,237 @@
+"""The one pass over the national events, block by block, and what it hands back.
+
+For every person with an index event in the period, the pass finds their
+first index event (the comparison pool's index) and computes their covariates
+and outcomes there. All of it is per person, so each block of whole people
+is done on its own (a Dask task) and the small per-person tables are put
+together at the end; nothing brings a national table into one frame. The
+comparison pool's table does not depend on the cohort, which is why it is
+what the feature cache keeps. Alongside, each block hands back the few rows
+of the linked participants (their index events depend on their
+intervention_start, so they are chosen afterwards) and the rows that break
+the data contract.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from jdl import cohort as cohort_stage
+from jdl import linkage as linkage_stage
+from jdl import measures as measures_stage
+from jdl.durations import Duration
+from jdl.sources import national
+from jdl.sources.layout import Block
+
+PROVEN = ("court_conviction", "caution")
+EVENT_COLUMNS = list(national.EVENTS.required)
+HISTORY_COLUMNS = ["person_id", "offence_date", "outcome_date", "outcome_type", "offence_group",
+                   "severity", "disposal", "sentence_days", "release_date"]
+PEOPLE_STATIC_COLUMNS = ["person_id", "date_of_birth", "sex", "ethnicity", "region"]
+POOL_KEY_COLUMNS = ["person_id", "index_date", "date_of_birth", "region"]
+
+
+@dataclass(frozen=True)
+class FeatureDefinitions:
+    """What the per-person table holds: the spec's covariates, measures and windows."""
+
+    period_from: dt.date
+    period_to: dt.date
+    covariates: tuple[tuple[str, Duration | None], ...]
+    measures: tuple[str, ...]
+    follow_up: Duration
+    waiting_period: Duration
+
+    @property
+    def covariate_columns(self) -> list[str]:
+        return [measures_stage.covariate_column(name, window) for name, window in self.covariates]
+
+    @property
+    def outcome_columns(self) -> list[measures_stage.OutcomeColumn]:
+        return [column for name in self.measures for column in measures_stage.get_measure(name).columns]
+
+    def as_key(self) -> dict[str, object]:
+        return {
+            "period": [self.period_from.isoformat(), self.period_to.isoformat()],
+            "pool_index": "first index event in the period",
+            "covariates": [[name, None if window is None else str(window)] for name, window in self.covariates],
+            "measures": list(self.measures),
+            "follow_up": str(self.follow_up),
+            "waiting_period": str(self.waiting_period),
+        }
+
+
+@dataclass(frozen=True)
+class BlockResult:
+    """What one block hands back; every frame is sorted by person_id."""
+
+    pool: pd.DataFrame  # POOL_KEY_COLUMNS, covariate and outcome columns
+    linked_events: pd.DataFrame  # proven, valid events of linked people (HISTORY_COLUMNS)
+    linked_people: pd.DataFrame  # valid people rows of linked people (PEOPLE_STATIC_COLUMNS)
+    event_rejects: pd.DataFrame  # person_id, reason
+    records_end: pd.Timestamp | None  # last outcome date of a valid event
+
+
+def person_features(
+    index_table: pd.DataFrame, people: pd.DataFrame, history: pd.DataFrame, definitions: FeatureDefinitions
+) -> pd.DataFrame:
+    """Covariate and outcome columns, aligned with `index_table` (one row per person)."""
+    context = measures_stage.CovariateContext(index_table, people, history)
+    covariates = measures_stage.compute_covariates(context, list(definitions.covariates))
+    outcomes, _ = measures_stage.compute_outcomes(
+        index_table, history, measure_names=list(definitions.measures),
+        follow_up=definitions.follow_up, waiting_period=definitions.waiting_period,
+    )
+    return pd.concat([covariates, outcomes], axis=1)
+
+
+def proven_history(events: pd.DataFrame, person_ids: np.ndarray) -> pd.DataFrame:
+    """Proven events of these people, in the order window aggregates expect."""
+    keep = events["person_id"].isin(person_ids) & events["outcome_type"].isin(PROVEN)
+    history = events.loc[keep, HISTORY_COLUMNS]
+    return history.sort_values(["person_id", "offence_date", "outcome_date"], kind="mergesort").reset_index(
+        drop=True
+    )
+
+
+def people_rows(people: pd.DataFrame) -> pd.DataFrame:
+    """Valid people rows, one per person (the first, in file order), sorted by person_id."""
+    valid = people.loc[people[national.REJECT_COLUMN].isna(), PEOPLE_STATIC_COLUMNS]
+    return valid.drop_duplicates("person_id").sort_values("person_id", kind="mergesort").reset_index(drop=True)
+
+
+def block_features(
+    events: pd.DataFrame, people: pd.DataFrame, definitions: FeatureDefinitions, linked_ids: np.ndarray
+) -> BlockResult:
+    """The pool's per-person table of one block of whole people, and the linked people's rows."""
+    rejected = events[national.REJECT_COLUMN].notna().to_numpy()
+    event_rejects = events.loc[rejected, ["person_id", national.REJECT_COLUMN]].rename(
+        columns={national.REJECT_COLUMN: "reason"}
+    )
+    valid = events.loc[~rejected, EVENT_COLUMNS]
+    records_end = valid["outcome_date"].max() if len(valid) else None
+    rows = cohort_stage.candidate_index_rows(valid, definitions.period_from, definitions.period_to)
+    occasions = cohort_stage.resolve_occasions(rows)
+    first = cohort_stage.choose_pool_index(
+        occasions, exclude_person_ids=pd.Series([], dtype="int64"),
+        period_from=definitions.period_from, period_to=definitions.period_to,
+    )
+    pool_ids = first["person_id"].to_numpy()
+    persons = people_rows(people)
+    history = proven_history(valid, pool_ids)
+    features = person_features(first, persons, history, definitions)
+    facts = first[["person_id", "index_date"]].merge(
+        persons[["person_id", "date_of_birth", "region"]], on="person_id", how="left"
+    )
+    pool = pd.concat([facts.reset_index(drop=True), features.reset_index(drop=True)], axis=1)
+    return BlockResult(
+        pool=pool,
+        linked_events=proven_history(valid, linked_ids),
+        linked_people=persons.loc[persons["person_id"].isin(linked_ids)].reset_index(drop=True),
+        event_rejects=event_rejects.sort_values(["person_id", "reason"], kind="mergesort").reset_index(drop=True),
+        records_end=None if records_end is None or pd.isna(records_end) else pd.Timestamp(records_end),
+    )
+
+
+@dataclass(frozen=True)
+class BlockTask:
+    """Reads one aligned block and computes its features (a picklable Dask task)."""
+
+    people_source: national.TableSource
+    events_source: national.TableSource
+    definitions: FeatureDefinitions
+
+    def __call__(self, block: Block, linked_ids: np.ndarray) -> BlockResult:
+        events = _concat([self.events_source.read_fragment(f, EVENT_COLUMNS) for f in _file_order(block.events)])
+        people = _concat([self.people_source.read_fragment(f, PEOPLE_STATIC_COLUMNS)
+                          for f in _file_order(block.people)])
+        return block_features(
+            self.events_source.empty(EVENT_COLUMNS) if events is None else events,
+            self.people_source.empty(PEOPLE_STATIC_COLUMNS) if people is None else people,
+            self.definitions,
+            linked_ids,
+        )
+
+
+def frames_task(
+    events: pd.DataFrame, people: pd.DataFrame, definitions: FeatureDefinitions, linked_ids: np.ndarray
+) -> BlockResult:
+    """`block_features` on partitions that a shuffle on person_id has aligned (index = person_id)."""
+    return block_features(_from_index(events), _from_index(people), definitions, linked_ids)
+
+
+def _from_index(frame: pd.DataFrame) -> pd.DataFrame:
+    if frame.index.name == "person_id":
+        frame = frame.reset_index()
+    return frame.reset_index(drop=True)
+
+
+def _file_order(fragments: tuple) -> list:
+    return sorted(fragments, key=lambda f: (f.path, f.row_groups or ()))
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame | None:
+    if not frames:
+        return None
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+
+
+def link_candidates(part: pd.DataFrame, keys: Any) -> pd.DataFrame:
+    """The valid rows of a people partition that could link to a cohort row."""
+    return linkage_stage.select_candidates(part.loc[part[national.REJECT_COLUMN].isna()], keys)
+
+
+def linked_events_of(source: national.TableSource, fragment: Any, ids: np.ndarray) -> pd.DataFrame:
+    """Valid proven events of these people in one fragment (the filter is pushed into the scan)."""
+    events = source.read_fragment(fragment, EVENT_COLUMNS, person_ids=ids)
+    valid = events.loc[events[national.REJECT_COLUMN].isna()]
+    return proven_history(valid, ids)
+
+
+def people_of(source: national.TableSource, fragment: Any, ids: np.ndarray) -> pd.DataFrame:
+    """These people's rows in one fragment (the filter is pushed into the scan)."""
+    return source.read_fragment(fragment, PEOPLE_STATIC_COLUMNS, person_ids=ids)
+
+
+def combine(results: list[BlockResult]) -> BlockResult:
+    """The blocks' results as one, sorted by person_id (blocks never share a person)."""
+    def stacked(frames: list[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
+        # empty frames may carry looser dtypes (object), which must not decide the result's
+        filled = [f for f in frames if len(f)] or frames[:1]
+        frame = pd.concat(filled, ignore_index=True)
+        return frame.sort_values(keys, kind="mergesort").reset_index(drop=True)
+
+    ends = [r.records_end for r in results if r.records_end is not None]
+    return BlockResult(
+        pool=stacked([r.pool for r in results], ["person_id"]),
+        linked_events=stacked([r.linked_events for r in results], ["person_id", "offence_date", "outcome_date"]),
+        linked_people=stacked([r.linked_people for r in results], ["person_id"]),
+        event_rejects=stacked([r.event_rejects for r in results], ["person_id", "reason"]),
+        records_end=max(ends) if ends else None,
+    )
+
+
+__all__ = [
+    "EVENT_COLUMNS",
+    "HISTORY_COLUMNS",
+    "PEOPLE_STATIC_COLUMNS",
+    "BlockResult",
+    "BlockTask",
+    "FeatureDefinitions",
+    "block_features",
+    "combine",
+    "frames_task",
+    "link_candidates",
+    "linked_events_of",
+    "people_of",
+    "people_rows",
+    "person_features",
+    "proven_history",
+]
