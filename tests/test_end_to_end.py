@@ -135,3 +135,27 @@ def test_missing_column_in_events_is_named(synthetic_records: Path, tmp_path: Pa
                           timeout=120)
     assert done.returncode == 2
     assert "severity" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_sensitivity_subgroups_and_curves_in_record_mode(synthetic_records: Path, tmp_path: Path) -> None:
+    spec = write_spec(
+        tmp_path / "spec.yaml", synthetic_records, cohort="large",
+        extra=("estimator: {sensitivity: {placebo_outcome: prior_year_reoffending}}\n"
+               "subgroups:\n  - {by: sex}\n  - {by: attendance, bands: [6]}\n"),
+    )
+    assert main(["run", str(spec), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    inference = results["inference"]
+    assert inference["placebo"]["outcome"] == "prior_year_reoffending"
+    assert inference["rosenbaum"]["gamma_critical"] > 1
+    assert inference["e_value"]["e_value"] > 1
+    curves = inference["time_to_first_reoffence"]["curves"]
+    # fewer participants than comparisons have reoffended by the end of the window
+    assert curves["treatment"]["survival"][-1] > curves["comparison"]["survival"][-1]
+    levels = {(s["by"], s["level"]) for s in results["subgroups"]}
+    assert {("sex", "M"), ("attendance", "under 6"), ("attendance", "6 and over")} <= levels
+    by_attendance = [s for s in results["subgroups"] if s["by"] == "attendance"]
+    # a cohort column splits participants only: each level is matched against the whole pool
+    assert sum(s["n_treatment"] for s in by_attendance) <= results["n"]["treatment"]
+    assert "prior_year_reoffending" not in results["method"]["covariates"]
+    assert "Sensitivity" in (tmp_path / "run" / "report.html").read_text()

@@ -133,3 +133,18 @@ def test_subgroups_are_rematched_and_gated(tmp_path: Path) -> None:
     small = subgroups[("educ", "under 10")]
     assert small["status"] == "not_reported" and "minimum 5000" in small["reason"]
     assert small["primary"] is None
+
+
+def test_placebo_outcome_in_table_mode(tmp_path: Path) -> None:
+    data = make_study(tmp_path / "study.csv")
+    # an outcome measured before treatment: driven by the covariates only
+    rng = np.random.default_rng(11)
+    data["earnings_before"] = 1000 + 500 * data["educ"] - 150 * (data["age"] - 30) + rng.normal(0, 2500, len(data))
+    data.to_csv(tmp_path / "study.csv", index=False)
+    spec = write_table_spec(tmp_path / "spec.yaml", tmp_path / "study.csv",
+                            extra="estimator: {sensitivity: {placebo_outcome: earnings_before}}\n")
+    assert main(["run", str(spec), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    placebo = json.loads((tmp_path / "run" / "results.json").read_text())["inference"]["placebo"]
+    assert placebo["outcome"] == "earnings_before"
+    assert placebo["ci_low"] <= 0 <= placebo["ci_high"]
+    assert placebo["consistent_with_no_effect"] is True

@@ -41,6 +41,10 @@ def check_spec(loaded: LoadedSpec) -> list[Problem]:
                 ("covariates", position, "window"), f"covariate {covariate.name} takes no window",
                 value=str(covariate.window), allowed=", ".join(windowed),
             ))
+    placebo = spec.estimator.sensitivity.placebo_outcome
+    if placebo and placebo not in measures_stage.COVARIATES:
+        unknown(("estimator", "sensitivity", "placebo_outcome"), placebo, list(measures_stage.COVARIATES),
+                "placebo outcome (a pre-index measure such as prior_year_reoffending)")
     for position, measure in enumerate(spec.outcomes.measures):
         if measure.name not in measures_stage.MEASURES:
             unknown(("outcomes", "measures", position), measure.name, list(measures_stage.MEASURES), "measure")

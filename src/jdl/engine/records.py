@@ -123,9 +123,14 @@ class RecordsEvaluation(Evaluation):
             self.inputs["events"] = fingerprint_files(events_src.files, cache=self._fingerprints())
             self._check_records_reach(events_src)
 
+        matched_on = [(c.name, c.window) for c in spec.covariates]
+        # a registered pre-index measure named as the placebo outcome is computed with the covariates
+        # but not matched on
+        placebo = spec.estimator.sensitivity.placebo_outcome
+        extra = [(placebo, None)] if placebo and (placebo, None) not in matched_on else []
         definitions = pool_pass.FeatureDefinitions(
             period_from=period.from_, period_to=period.to,
-            covariates=tuple((c.name, c.window) for c in spec.covariates),
+            covariates=tuple(matched_on + extra),
             measures=tuple(m.name for m in spec.outcomes.measures),
             follow_up=spec.outcomes.follow_up, waiting_period=spec.outcomes.waiting_period,
         )
@@ -223,8 +228,8 @@ class RecordsEvaluation(Evaluation):
             self.reoffender_ids = measures_stage.proven_reoffences(
                 treated_table, history, spec.outcomes.follow_up, spec.outcomes.waiting_period
             )["person_id"].unique()
-            covariate_columns = definitions.covariate_columns
-            feature_columns = covariate_columns + [c.name for c in definitions.outcome_columns]
+            covariate_columns = [measures_stage.covariate_column(name, window) for name, window in matched_on]
+            feature_columns = definitions.covariate_columns + [c.name for c in definitions.outcome_columns]
             treated_part = pd.concat(
                 [treated_table[["person_id", "index_date"]].assign(treated=True),
                  treated_features[feature_columns]], axis=1,
@@ -238,10 +243,14 @@ class RecordsEvaluation(Evaluation):
                  units[feature_columns]],
                 axis=1,
             )
+            frame = self._with_cohort_columns(frame, cohort_file.rows)
             # the pool's tables are copies of what `frame` holds: free them before matching
             del pool_table, pool, pool_part, units, treated_part, linked_events, linked_rows
             _release_memory()
 
+        # calendar windows differ in length (leap years): the longest bounds days to first reoffence
+        index_dates = frame["index_date"]
+        self._longest_window = float((spec.outcomes.follow_up.add_to(index_dates) - index_dates).dt.days.max())
         return frame, covariate_columns, definitions.outcome_columns
 
     def _fingerprints(self) -> FingerprintCache | None:
@@ -431,6 +440,23 @@ class RecordsEvaluation(Evaluation):
                 value=str(period.to),
                 allowed=f"a period ending by {_latest_allowed(records_end, spec).date()}",
             )])
+
+    def _with_cohort_columns(self, frame: pd.DataFrame, cohort_rows: pd.DataFrame) -> pd.DataFrame:
+        """Participants' own cohort-file columns that subgroups split by (blank for the pool)."""
+        wanted = [g.by for g in self.spec.subgroups if g.by not in frame.columns and g.by in cohort_rows.columns]
+        if not wanted:
+            return frame
+        self._participant_only = set(wanted)
+        own = self.treated_rows.merge(cohort_rows[["row_number", *wanted]], on="row_number", how="left")
+        columns = own.drop(columns="row_number").drop_duplicates("person_id").set_index("person_id")
+        extra = columns.reindex(frame["person_id"].to_numpy())
+        return pd.concat([frame, extra.set_index(frame.index)], axis=1)
+
+    def participant_columns(self) -> set[str]:
+        return set(getattr(self, "_participant_only", set()))
+
+    def follow_up_days(self) -> float | None:
+        return self._longest_window
 
     def exact_columns(self) -> list[str]:
         return [

@@ -67,12 +67,14 @@ class TableEvaluation(Evaluation):
         covariates = spec.covariate_names
         outcomes = [m.name for m in spec.outcomes.measures]
         score_column = spec.matching.propensity.column
+        placebo = spec.estimator.sensitivity.placebo_outcome
         wanted = {
             "data.id": [data.id],
             "data.treatment": [data.treatment],
             "covariates": covariates,
             "outcomes.measures": outcomes,
             "matching.propensity.column": [score_column] if score_column else [],
+            "estimator.sensitivity.placebo_outcome": [placebo] if placebo else [],
         }
         problems = [
             Problem(f"{data.table} (spec {key})", f"column {column!r} is not in the table",
@@ -115,6 +117,8 @@ class TableEvaluation(Evaluation):
             )
         frame = pd.DataFrame({"unit_id": complete[data.id].to_numpy(), "treated": flags})
         split_by = [g.by for g in spec.subgroups if g.by in complete.columns and g.by not in covariates]
+        if placebo and placebo not in covariates + split_by:
+            split_by.append(placebo)
         for column in covariates + ([score_column] if score_column else []) + split_by:
             frame[column] = complete[column].to_numpy()
         outcome_columns = []
