@@ -45,3 +45,11 @@ cohort:
 {extra}"""
     )
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests never read or write the user's real jdl cache (feature tables, fingerprints)."""
+    import os
+
+    os.environ["JDL_CACHE_DIR"] = str(tmp_path_factory.mktemp("jdl-cache"))

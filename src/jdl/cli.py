@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from rich.console import Console
@@ -291,9 +292,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
+    """Spec migration and other jdl warnings as one plain line, not Python's warning format."""
+    console.print("[yellow]warning:[/yellow] ", end="")
+    console.print(str(message), markup=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    warnings.showwarning = _show_warning
     try:
         return int(args.func(args))
     except JdlUserError as error:

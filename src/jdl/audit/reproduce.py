@@ -15,6 +15,7 @@ audit layer): the caller passes `run_spec(spec_path, out_dir)`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -195,10 +196,13 @@ def reproduce_run(
         raise JdlUserError.single(str(run_dir / "manifest.json"), "resolved_spec is not a mapping")
     spec_path_text = str(manifest.get("spec_path", ""))
     keep_rerun = out_dir is not None
-    rerun_dir = out_dir if out_dir is not None else Path(tempfile.mkdtemp(prefix="jdl-reproduce-"))
+    rerun_dir = (out_dir if out_dir is not None else Path(tempfile.mkdtemp(prefix="jdl-reproduce-"))).resolve()
+    # relative data paths were resolved from the folder the run was made in: re-run from there
+    recorded_cwd = Path(str(manifest.get("working_directory") or "."))
+    run_in = recorded_cwd if recorded_cwd.is_dir() else Path.cwd()
     with tempfile.TemporaryDirectory(prefix="jdl-recorded-spec-") as spec_folder:
         if current_spec:
-            spec_to_run = Path(spec_path_text)
+            spec_to_run = run_in / spec_path_text
             if not spec_to_run.is_file():
                 raise JdlUserError.single(spec_path_text or str(run_dir / "manifest.json"),
                                           "the spec file named in the manifest (spec_path) is not there",
@@ -209,7 +213,8 @@ def reproduce_run(
             spec_to_run = write_recorded_spec(resolved, Path(spec_folder), name=_spec_name(resolved))
             source = "recorded resolved spec"
         try:
-            run_spec(spec_to_run, rerun_dir)
+            with contextlib.chdir(run_in):
+                run_spec(spec_to_run.resolve(), rerun_dir)
         except JdlUserError as error:
             if not keep_rerun:
                 shutil.rmtree(rerun_dir, ignore_errors=True)
@@ -222,7 +227,7 @@ def reproduce_run(
             ) from None
     rerun = read_run(rerun_dir, need_results=False)
     outcome = compare_with_rerun(recorded, rerun, source=source, ignore_versions=ignore_versions,
-                                 spec_on_disk=check_spec_on_disk(spec_path_text, resolved))
+                                 spec_on_disk=check_spec_on_disk(str(run_in / spec_path_text), resolved))
     if outcome.reproduced and not keep_rerun:
         shutil.rmtree(rerun_dir, ignore_errors=True)
     elif not outcome.reproduced:

@@ -233,6 +233,9 @@ def run_evaluation(
         "spec_sha256": spec_hash,
         "resolved_spec": json.loads(canonical_spec_json(spec)),
         "spec_chain": [str(p) for p in loaded.chain],
+        "spec_migrations": list(loaded.migrated),
+        # data paths in a spec are relative to the folder jdl ran in: reproduce needs it
+        "working_directory": str(Path.cwd()),
         "git": git_state(spec_path),
         "packages": package_versions(),
         "platform": platform_facts(),
