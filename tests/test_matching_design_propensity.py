@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 
 from jdl.errors import JdlUserError
 from jdl.matching import PROPENSITY_MODELS, design_matrix, fit_propensity, propensity_from_column
-from jdl.matching.registry import Registry
+from jdl.registry import Registry
 from jdl.spec.models import PropensitySpec
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from jdl.durations import Duration
-from jdl.errors import JdlUserError
+from jdl.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -25,26 +25,15 @@ class IndexRule:
     choose: Callable[[pd.DataFrame, Duration], pd.DataFrame]
 
 
-INDEX_RULES: dict[str, IndexRule] = {}
+INDEX_RULES: Registry[IndexRule] = Registry("index rule", "cohort.index")
 
 
 def register_index_rule(rule: IndexRule) -> IndexRule:
-    if rule.name in INDEX_RULES:
-        raise ValueError(f"index rule {rule.name!r} is already registered")
-    INDEX_RULES[rule.name] = rule
-    return rule
+    return INDEX_RULES.register(rule.name, rule)
 
 
 def get_index_rule(name: str) -> IndexRule:
-    try:
-        return INDEX_RULES[name]
-    except KeyError:
-        raise JdlUserError.single(
-            "spec cohort.index",
-            "unknown index rule",
-            value=name,
-            allowed=", ".join(sorted(INDEX_RULES)),
-        ) from None
+    return INDEX_RULES[name]
 
 
 def _first_after_start(pairs: pd.DataFrame, window: Duration) -> pd.DataFrame:

@@ -53,7 +53,7 @@ class FeatureDefinitions:
 
     @property
     def outcome_columns(self) -> list[measures_stage.OutcomeColumn]:
-        return [column for name in self.measures for column in measures_stage.get_measure(name).columns]
+        return [column for name in self.measures for column in measures_stage.MEASURES[name].columns]
 
     def as_key(self) -> dict[str, object]:
         return {

@@ -500,9 +500,9 @@ def _code_fingerprint(definitions: pool_pass.FeatureDefinitions) -> str:
     """SHA-256 over the source of the modules that compute the cached values (plug-ins included)."""
     modules = set(FEATURE_MODULES)
     for name, _ in definitions.covariates:
-        modules.add(measures_stage.get_covariate(name).compute.__module__)
+        modules.add(measures_stage.COVARIATES[name].compute.__module__)
     for name in definitions.measures:
-        modules.add(measures_stage.get_measure(name).compute.__module__)
+        modules.add(measures_stage.MEASURES[name].compute.__module__)
     return _source_digest(tuple(modules))
 
 

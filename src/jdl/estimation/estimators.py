@@ -33,9 +33,10 @@ from jdl.estimation.variance import (
     weighted_difference,
     weighted_regression,
 )
-from jdl.matching import MatchingResult, Registry, design_matrix
+from jdl.matching import MatchingResult, design_matrix
 from jdl.matching.balance import weighted_variance
 from jdl.matching.weights import effective_sample_size
+from jdl.registry import Registry
 from jdl.spec.models import EstimatorSpec
 
 OutcomeKind = Literal["binary", "count", "continuous"]

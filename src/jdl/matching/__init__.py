@@ -15,8 +15,8 @@ from jdl.matching.propensity import (
     fit_propensity,
     propensity_from_column,
 )
-from jdl.matching.registry import Registry
 from jdl.matching.result import DiscardCounts, MatchingResult
+from jdl.registry import Registry
 
 __all__ = [
     "MATCHERS",

@@ -16,7 +16,6 @@ import pandas as pd
 from jdl.errors import EvaluationCannotComplete, JdlUserError
 from jdl.matching.nearest import Caliper, GeneralCriteria, nearest_neighbour_pairs
 from jdl.matching.neighbourhood import WeightedPairs, kernel_pairs, radius_pairs
-from jdl.matching.registry import Registry
 from jdl.matching.result import PAIR_COLUMNS
 from jdl.matching.strata import cem_strata, quantile_subclasses, scoot
 from jdl.matching.weights import (
@@ -26,6 +25,7 @@ from jdl.matching.weights import (
     weights_from_pairs,
     weights_from_subclass,
 )
+from jdl.registry import Registry
 from jdl.spec.models import MatchingSpec
 
 DEFAULT_SUBCLASSES = 6  # MatchIt's default for method = "subclass"

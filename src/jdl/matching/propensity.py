@@ -13,7 +13,7 @@ import scipy.linalg
 from scipy.special import logit
 
 from jdl.errors import JdlUserError
-from jdl.matching.registry import Registry
+from jdl.registry import Registry
 from jdl.spec.models import PropensitySpec
 
 INTERCEPT = "(Intercept)"

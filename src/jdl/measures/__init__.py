@@ -6,7 +6,6 @@ from jdl.measures.covariates import (
     CovariateContext,
     compute_covariates,
     covariate_column,
-    get_covariate,
 )
 from jdl.measures.outcomes import (
     MEASURES,
@@ -14,7 +13,6 @@ from jdl.measures.outcomes import (
     OutcomeColumn,
     compute_outcomes,
     follow_up_complete,
-    get_measure,
     proven_reoffences,
 )
 
@@ -29,7 +27,5 @@ __all__ = [
     "compute_outcomes",
     "covariate_column",
     "follow_up_complete",
-    "get_covariate",
-    "get_measure",
     "proven_reoffences",
 ]

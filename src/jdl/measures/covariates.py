@@ -18,6 +18,7 @@ import pandas as pd
 
 from jdl.durations import Duration
 from jdl.errors import JdlUserError
+from jdl.registry import Registry
 
 DAYS_PER_YEAR = 365.25
 
@@ -70,23 +71,11 @@ class Covariate:
     takes_window: bool = False
 
 
-COVARIATES: dict[str, Covariate] = {}
+COVARIATES: Registry[Covariate] = Registry("covariate", "covariates")
 
 
 def register_covariate(covariate: Covariate) -> Covariate:
-    if covariate.name in COVARIATES:
-        raise ValueError(f"covariate {covariate.name!r} is already registered")
-    COVARIATES[covariate.name] = covariate
-    return covariate
-
-
-def get_covariate(name: str, where: str = "spec covariates") -> Covariate:
-    try:
-        return COVARIATES[name]
-    except KeyError:
-        raise JdlUserError.single(
-            where, "unknown covariate", value=name, allowed=", ".join(sorted(COVARIATES))
-        ) from None
+    return COVARIATES.register(covariate.name, covariate)
 
 
 def covariate_column(name: str, window: Duration | None) -> str:
@@ -207,7 +196,7 @@ def compute_covariates(
     """The requested covariates as columns aligned with `ctx.index_table`."""
     columns: dict[str, pd.Series] = {}
     for name, window in requested:
-        covariate = get_covariate(name)
+        covariate = COVARIATES[name]
         if window is not None and not covariate.takes_window:
             raise JdlUserError.single(
                 f"spec covariates ({name})",

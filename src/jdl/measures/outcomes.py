@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from jdl.durations import Duration
-from jdl.errors import JdlUserError
+from jdl.registry import Registry
 
 PROVEN_OUTCOMES = ("court_conviction", "caution")
 SEVERITY_ORDER = ("indictable", "either_way", "summary")
@@ -69,23 +69,11 @@ class Measure:
     compute: Callable[[ReoffenceContext], dict[str, pd.Series]]
 
 
-MEASURES: dict[str, Measure] = {}
+MEASURES: Registry[Measure] = Registry("measure", "outcomes.measures")
 
 
 def register_measure(measure: Measure) -> Measure:
-    if measure.name in MEASURES:
-        raise ValueError(f"measure {measure.name!r} is already registered")
-    MEASURES[measure.name] = measure
-    return measure
-
-
-def get_measure(name: str, where: str = "spec outcomes.measures") -> Measure:
-    try:
-        return MEASURES[name]
-    except KeyError:
-        raise JdlUserError.single(
-            where, "unknown measure", value=name, allowed=", ".join(sorted(MEASURES))
-        ) from None
+    return MEASURES.register(measure.name, measure)
 
 
 def proven_reoffences(
@@ -221,7 +209,7 @@ def compute_outcomes(
     values: dict[str, pd.Series] = {}
     described: list[OutcomeColumn] = []
     for name in measure_names:
-        measure = get_measure(name)
+        measure = MEASURES[name]
         computed = measure.compute(ctx)
         for column in measure.columns:
             values[column.name] = computed[column.name]

@@ -1,4 +1,4 @@
-"""A named registry of strategies (matchers, propensity models, estimators)."""
+"""A named registry of strategies (matchers, propensity models, estimators, measures, index rules)."""
 
 from __future__ import annotations
 
