@@ -124,7 +124,10 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     summary = generate(args.people, Path(args.out), seed=args.seed,
                        on_progress=None if args.quiet else (lambda m: console.print(f"[dim]{m}[/dim]")))
-    stdout.print(f"wrote synthetic records to {args.out} in {time.perf_counter() - started:.1f} s: {summary}")
+    cohorts = ", ".join(f"{c.name} {c.rows:,} rows" for c in summary.cohorts)
+    stdout.print(f"wrote synthetic records to {args.out} in {time.perf_counter() - started:.1f} s: "
+                 f"{summary.people:,} people, {summary.events:,} events; cohorts: {cohorts}; "
+                 f"planted truth in {summary.truth_path}")
     return 0
 
 
