@@ -63,7 +63,8 @@ def choose_participants(
     """Disjoint participant sets, drawn with probability proportional to the selection odds."""
     log_weight = selection_log_weight(events, people, index, p)
     # Efraimidis-Spirakis: the k largest log(U) / w form a weighted sample without replacement.
-    keys = np.log(rng.random(len(log_weight))) / np.exp(log_weight)
+    with np.errstate(divide="ignore"):  # weight 0 (not eligible) gives key -inf: never drawn
+        keys = np.log(rng.random(len(log_weight))) / np.exp(log_weight)
     total = sum(sizes.values())
     chosen = np.argsort(-keys, kind="stable")[:total]
     chosen = chosen[rng.permutation(len(chosen))]
