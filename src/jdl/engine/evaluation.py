@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,7 +110,7 @@ def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
-class Evaluation:
+class Evaluation(ABC):
     """State of one run, stage by stage; a mode subclass supplies `prepare()`."""
 
     mode = "records"
@@ -129,12 +130,13 @@ class Evaluation:
 
     # -- hooks for the modes
 
+    @abstractmethod
     def prepare(self) -> tuple[pd.DataFrame, list[str], list[OutcomeColumn]]:
         """The unit frame (id, treated, covariates, outcomes), covariate and outcome columns."""
-        raise NotImplementedError
 
+    @abstractmethod
     def attrition(self) -> list[dict[str, Any]]:
-        raise NotImplementedError
+        """The stages people were lost at, with counts and share of those submitted."""
 
     def method_details(self) -> dict[str, Any]:
         return {}
