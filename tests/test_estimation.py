@@ -15,6 +15,7 @@ from statsmodels.stats.proportion import proportion_effectsize
 from jdl.errors import JdlUserError
 from jdl.estimation import estimate, naive_difference, people_needed, weighted_difference
 from jdl.estimation.power import min_detectable_effect
+from jdl.estimation.variance import weighted_regression
 from jdl.matching import match
 from jdl.spec.models import EstimatorSpec, MatchingSpec
 
@@ -71,6 +72,28 @@ def test_pair_cluster_se_matches_statsmodels_cluster_and_hc1(matched) -> None:
     df = len(y) - 2
     half_width = stats.t.ppf(0.975, df) * ours.se
     assert ours.ci_high - ours.difference == pytest.approx(half_width)
+
+
+def test_hc3_equals_statsmodels_weighted_hc3_with_covariates() -> None:
+    rng = np.random.default_rng(11)
+    n = 250
+    X = sm.add_constant(np.column_stack([rng.random(n) < 0.3, rng.normal(size=(n, 2))]).astype(float))
+    y = X @ np.array([1.0, -0.5, 0.3, 2.0]) + rng.normal(size=n) * (1 + X[:, 2] ** 2)
+    weights = rng.choice([1.0, 0.25, 2.0], n)
+    expected = sm.WLS(y, X, weights=weights).fit(cov_type="HC3")
+    ours = weighted_regression(y, X, weights, robust_type="HC3")
+    np.testing.assert_allclose(ours.beta, expected.params, rtol=1e-10)
+    np.testing.assert_allclose(ours.vcov, expected.cov_params(), rtol=1e-9)
+    hc1 = weighted_regression(y, X, weights)
+    assert not np.allclose(hc1.vcov, ours.vcov)  # HC3 inflates high-leverage residuals
+
+
+def test_stratified_matchers_use_hc3_and_pairs_are_clustered(matched) -> None:
+    frame, _ = matched
+    for method, expected in (("subclass", "HC3"), ("coarsened_exact", "HC3"), ("nearest_neighbour", "clustered")):
+        result = match(frame, treatment="treat", covariates=["x", "z"], spec=MatchingSpec(method=method))
+        fit = estimate(frame["y"], result, EstimatorSpec(), kind="binary")
+        assert expected in fit.parameters["standard_error"], (method, fit.parameters["standard_error"])
 
 
 def test_two_way_clustering_is_sum_of_one_way_minus_intersection() -> None:

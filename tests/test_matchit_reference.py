@@ -130,15 +130,14 @@ def test_weights_and_subclasses_agree_unit_by_unit(lalonde: pd.DataFrame, name: 
 def test_effect_and_standard_error_agree(
     lalonde: pd.DataFrame, summary: pd.DataFrame, name: str
 ) -> None:
-    """SEs: pair matching clusters by pair, matching with replacement by pair and unit
-    (two-way, on get_matches()), as MatchIt's vignette does; jdl's estimator uses HC1 (no
-    clusters) for subclass and clusters exact/CEM strata by subclass, so those are compared
-    with the matching R column (the vignette itself uses HC3 there)."""
+    """SEs as MatchIt's "Estimating effects" vignette computes them: pair matching clusters by
+    pair, matching with replacement by pair and unit (two-way, on get_matches()), and methods
+    whose strata are not pairs (subclass, exact, CEM) use HC3 robust SEs."""
     result = _run(lalonde, name)
     fit = estimate(lalonde["re78"].astype(float), result, EstimatorSpec(), kind="continuous")
     row = summary.loc[name]
     assert fit.difference == pytest.approx(row["effect"], rel=1e-6)
-    expected_se = row["se_hc1"] if VARIANTS[name].get("method") == "subclass" else row["se_cluster"]
+    expected_se = row["se_hc3"] if row["stratified"] else row["se_cluster"]
     assert fit.se == pytest.approx(expected_se, rel=1e-6)
     assert int((result.units["weight"] > 0)[result.units["treated"]].sum()) == row["n_treated_matched"]
     assert int((result.units["weight"] > 0)[~result.units["treated"]].sum()) == row["n_control_matched"]

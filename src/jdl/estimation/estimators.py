@@ -24,6 +24,7 @@ from jdl.errors import EvaluationCannotComplete, JdlUserError
 from jdl.estimation.power import min_detectable_effect, people_needed, pooled_sd
 from jdl.estimation.result import EstimateResult
 from jdl.estimation.variance import (
+    RobustType,
     bootstrap_interval,
     cluster_bootstrap,
     cluster_bootstrap_wls,
@@ -67,6 +68,7 @@ class AnalysisData:
     bootstrap_clusters: np.ndarray
     description: str
     resampled: str = "subclasses (matched sets)"
+    robust_type: RobustType = "HC1"  # the sandwich used when there are no clusters
     rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # positions in units
     # with replacement: each comparison row's unit (its row position), -1 for treated rows; the
     # bootstrap then resamples sets and units (pigeonhole) instead of sets alone
@@ -86,6 +88,10 @@ def check_outcome(outcome: pd.Series, kind: str, where: str) -> np.ndarray:
     return values
 
 
+# matchers whose strata are not pairs: analysed with HC3, as in MatchIt's guide
+STRATIFYING_MATCHERS = frozenset({"exact", "coarsened_exact", "subclass"})
+
+
 def _units_view(y: np.ndarray, matching: MatchingResult, clustered: bool) -> AnalysisData:
     units = matching.units
     weights = units["weight"].to_numpy(float)
@@ -93,7 +99,11 @@ def _units_view(y: np.ndarray, matching: MatchingResult, clustered: bool) -> Ana
     subclass = units["subclass"].to_numpy(dtype=np.int64, na_value=0)[keep]
     rows = np.flatnonzero(keep)
     has_subclasses = matching.method != "subclass"
-    use_clusters = clustered and has_subclasses
+    stratified = matching.method in STRATIFYING_MATCHERS
+    use_clusters = clustered and not stratified
+    # MatchIt's "Estimating effects" guide: strata that are not pairs (exact, CEM,
+    # subclassification) are too few, too large clusters; it uses HC3 there instead
+    robust_type: RobustType = "HC3" if clustered and stratified else "HC1"
     return AnalysisData(
         y=y[keep],
         treated=units["treated"].to_numpy(bool)[keep],
@@ -101,10 +111,12 @@ def _units_view(y: np.ndarray, matching: MatchingResult, clustered: bool) -> Ana
         clusters=[subclass] if use_clusters else None,
         bootstrap_clusters=subclass if has_subclasses else rows,
         description=(
-            "clustered by subclass (matched set)" if use_clusters else "heteroskedasticity-robust (HC1)"
+            "clustered by subclass (matched set)" if use_clusters
+            else f"heteroskedasticity-robust ({robust_type})"
         ),
         resampled="subclasses (matched sets)" if has_subclasses else "units",
         rows=rows,
+        robust_type=robust_type,
     )
 
 
@@ -254,11 +266,11 @@ def _result(
     alpha = significance_level(spec)
     treatment_mean = float(np.average(data.y[data.treated], weights=data.weights[data.treated]))
     if design is None:
-        fit = weighted_difference(data.y, data.treated, data.weights, data.clusters)
+        fit = weighted_difference(data.y, data.treated, data.weights, data.clusters, data.robust_type)
         difference, analytic_se, df, clusters = fit.difference, fit.se, fit.df, fit.clusters
     else:
         X = np.column_stack([np.ones(len(data.y)), data.treated.astype(float), design])
-        regression = weighted_regression(data.y, X, data.weights, data.clusters)
+        regression = weighted_regression(data.y, X, data.weights, data.clusters, data.robust_type)
         difference = float(regression.beta[1])
         analytic_se = float(np.sqrt(max(regression.vcov[1, 1], 0.0)))
         df, clusters = regression.df, regression.clusters

@@ -104,7 +104,7 @@ def effect_ratios(
     n_t, n_c = matched_counts(y, matching)
     require_both_groups(n_t, n_c)
     X = np.column_stack([np.ones(len(data.y)), data.treated.astype(float)])
-    fit = weighted_regression(data.y, X, data.weights, data.clusters)
+    fit = weighted_regression(data.y, X, data.weights, data.clusters, data.robust_type)
     p0 = float(fit.beta[0])
     p1 = float(fit.beta[0] + fit.beta[1])
     z = float(stats.norm.ppf(0.5 + confidence / 2))

@@ -12,7 +12,10 @@ exactly statsmodels' WLS(...).fit(cov_type="cluster") (tests check it).
 The default (estimator.variance: pair_cluster_robust) is this analytic
 sandwich, clustered on matched sets -- and, when controls are matched with
 replacement, two-way clustered on matched set and unit, because a control
-reused in several sets correlates them. It is the default because it is
+reused in several sets correlates them. Matchers whose strata are not pairs
+(exact, coarsened exact, subclassification) get sandwich::vcovHC(type = "HC3")
+instead, as MatchIt's "Estimating effects" guide does: their strata are few
+and large, and cluster-robust SEs need many small clusters. It is the default because it is
 deterministic (results.json is byte-reproducible without a seed), costs one
 pass over the data, is what MatchIt's documentation recommends after matching
 (Austin & Small 2014; Abadie & Spiess 2022), and the coverage study
@@ -39,6 +42,7 @@ it treats the matched sample as given.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -70,18 +74,25 @@ def _codes(values: np.ndarray) -> tuple[np.ndarray, int]:
     return codes.astype(np.int64), len(uniques)
 
 
+RobustType = Literal["HC1", "HC3"]
+
+
 def weighted_regression(
     y: np.ndarray,
     X: np.ndarray,
     weights: np.ndarray,
     clusters: list[np.ndarray] | None = None,
+    robust_type: RobustType = "HC1",
 ) -> WeightedRegression:
-    """WLS of y on X (which carries its own intercept) with HC1 or cluster-robust (1 or 2 dims) SEs."""
+    """WLS of y on X (which carries its own intercept) with cluster-robust (1 or 2 dims) SEs or,
+    without clusters, the heteroskedasticity-robust `robust_type` (HC1 or HC3)."""
     n, k = X.shape
     XtWX = X.T @ (X * weights[:, None])
     beta = np.linalg.solve(XtWX, X.T @ (weights * y))
     residual = y - X @ beta
     scores = X * (weights * residual)[:, None]
+    if not clusters and robust_type == "HC3":
+        return _hc3(X, weights, XtWX, beta, scores)
     dims: list[np.ndarray] = list(clusters) if clusters else [np.arange(n)]
     signs = [1.0] * len(dims)
     if len(dims) == 2:
@@ -113,15 +124,31 @@ def weighted_regression(
     )
 
 
+def _hc3(
+    X: np.ndarray, weights: np.ndarray, XtWX: np.ndarray, beta: np.ndarray, scores: np.ndarray
+) -> WeightedRegression:
+    """sandwich::vcovHC(type = "HC3") of a weighted lm: each score divided by (1 - leverage),
+    leverage h_i = w_i x_i' (X'WX)^-1 x_i, and no degrees-of-freedom factor."""
+    n, k = X.shape
+    bread = np.linalg.inv(XtWX)
+    leverage = weights * np.einsum("ij,jk,ik->i", X, bread, X)
+    # a unit with leverage 1 is fitted exactly (its score is 0); R's 0/0 would give NaN
+    room = 1.0 - leverage
+    scaled = np.divide(scores, room[:, None], out=np.zeros_like(scores), where=(room > 1e-12)[:, None])
+    vcov = bread @ (scaled.T @ scaled) @ bread
+    return WeightedRegression(beta=beta, vcov=vcov, df=n - k, clusters=())
+
+
 def weighted_difference(
     y: np.ndarray,
     treated: np.ndarray,
     weights: np.ndarray,
     clusters: list[np.ndarray] | None = None,
+    robust_type: RobustType = "HC1",
 ) -> WeightedDifference:
-    """WLS of y on [1, treated] with HC1 (no clusters) or cluster-robust (1 or 2 dims) SE."""
+    """WLS of y on [1, treated] with cluster-robust (1 or 2 dims) or HC1/HC3 SE."""
     X = np.column_stack([np.ones(len(y)), treated.astype(float)])
-    fit = weighted_regression(y, X, weights, clusters)
+    fit = weighted_regression(y, X, weights, clusters, robust_type)
     return WeightedDifference(
         treatment_mean=float(fit.beta[0] + fit.beta[1]),
         comparison_mean=float(fit.beta[0]),

@@ -445,8 +445,9 @@ class VarianceSpec(SpecModel):
 
     method: VarianceMethod = Field(
         "pair_cluster_robust",
-        description="pair_cluster_robust: clustered on matched sets; robust: heteroskedasticity-"
-        "robust; bootstrap: resampling",
+        description="pair_cluster_robust: clustered on matched sets (two-way with replacement; HC3 "
+        "for exact, coarsened_exact and subclass strata, as MatchIt's guide); robust: "
+        "heteroskedasticity-robust (HC1); bootstrap: resampling",
     )
     reps: int = Field(999, ge=50, description="bootstrap replicates")
     seed: int = Field(2013, description="bootstrap seed")
