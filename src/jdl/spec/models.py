@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PlainValidator,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -71,6 +72,73 @@ class SpecRuleError(ValueError):
     def __init__(self, violations: list[tuple[tuple[str | int, ...], str]]) -> None:
         self.violations = violations
         super().__init__("; ".join(message for _, message in violations))
+
+
+FOLLOW_UP_ALLOWED = (
+    "a duration such as 1y, or a list of distinct durations from shortest to longest such as "
+    "[1y, 2y] (the first is the primary window)"
+)
+
+
+def _parse_follow_up(value: Any) -> Duration | list[Duration]:
+    """One follow-up window, or several (each measure is computed for every one).
+
+    Windows are compared by their approximate length in days, so `12m` and `1y`
+    are the same window; a list must run from the shortest to the longest.
+    """
+    if isinstance(value, Duration | str):
+        window = _parse_duration(value)
+        if window.amount <= 0:
+            raise ValueError(f"a follow-up window must be longer than zero, not {window}; allowed: "
+                             + FOLLOW_UP_ALLOWED)
+        return window
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"{value!r} is not a duration or a list of durations; allowed: {FOLLOW_UP_ALLOWED}")
+    if not value:
+        raise ValueError(f"the list of follow-up windows is empty; allowed: {FOLLOW_UP_ALLOWED}")
+    violations: list[tuple[tuple[str | int, ...], str]] = []
+    windows: list[tuple[int, Duration]] = []
+    for position, item in enumerate(value):
+        try:
+            window = _parse_duration(item)
+        except ValueError as error:
+            violations.append(((position,), str(error)))
+            continue
+        if window.amount <= 0:
+            violations.append(((position,), f"a follow-up window must be longer than zero, not {window}"))
+            continue
+        windows.append((position, window))
+    for number, (position, window) in enumerate(windows[1:], start=1):
+        same = [earlier for _, earlier in windows[:number] if earlier.approx_days() == window.approx_days()]
+        before = max((earlier for _, earlier in windows[:number]), key=Duration.approx_days)
+        if same:
+            violations.append(((position,), f"window {window} repeats {same[0]}; each window may appear once"))
+        elif window.approx_days() < before.approx_days():
+            violations.append(((position,), f"window {window} is shorter than {before} before it; list the "
+                               "windows from shortest to longest (the first is the primary window)"))
+    if violations:
+        raise SpecRuleError(violations)
+    return [window for _, window in windows]
+
+
+def _follow_up_text(value: Duration | list[Duration]) -> str | list[str]:
+    return [str(window) for window in value] if isinstance(value, list) else str(value)
+
+
+_DURATION_SCHEMA = {
+    "type": "string",
+    "pattern": r"^\s*\d+\s*[dwmy]\s*$",
+    "description": "a whole number and a unit: d, w, m or y (e.g. 1y, 6m)",
+}
+FollowUpField = Annotated[
+    Duration | list[Duration],
+    PlainValidator(_parse_follow_up),
+    PlainSerializer(_follow_up_text, return_type=str | list[str]),
+    WithJsonSchema(
+        {"anyOf": [_DURATION_SCHEMA, {"type": "array", "items": _DURATION_SCHEMA, "minItems": 1,
+                                      "uniqueItems": True}]}
+    ),
+]
 
 
 class SpecModel(BaseModel):
@@ -410,7 +478,12 @@ DEFAULT_MEASURES = (
 class OutcomesSpec(SpecModel):
     """The follow-up window and the outcome measures."""
 
-    follow_up: DurationField = Field(Duration(1, "y"), description="follow-up window after the index date")
+    follow_up: FollowUpField = Field(
+        Duration(1, "y"),
+        description="follow-up window after the index date, or a list of windows from shortest to longest "
+        "(e.g. [1y, 2y]): every measure is computed for each window on the same matched groups; the first "
+        "is the primary window the headline refers to",
+    )
     waiting_period: DurationField = Field(
         Duration(6, "m"), description="further time for an offence in the window to be proven"
     )
@@ -435,6 +508,21 @@ class OutcomesSpec(SpecModel):
         if violations:
             raise SpecRuleError(violations)
         return self
+
+    @property
+    def windows(self) -> tuple[Duration, ...]:
+        """Every follow-up window, the primary first and the longest last."""
+        return tuple(self.follow_up) if isinstance(self.follow_up, list) else (self.follow_up,)
+
+    @property
+    def primary_window(self) -> Duration:
+        """The window the headline and the primary measure refer to."""
+        return self.windows[0]
+
+    @property
+    def longest_window(self) -> Duration:
+        """The window the records must cover (plus the waiting period) for every index date."""
+        return self.windows[-1]
 
 
 VarianceMethod = Literal["pair_cluster_robust", "robust", "bootstrap"]
