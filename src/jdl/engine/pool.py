@@ -44,8 +44,14 @@ class FeatureDefinitions:
     period_to: dt.date
     covariates: tuple[tuple[str, Duration | None], ...]
     measures: tuple[str, ...]
-    follow_up: Duration
+    follow_up: Duration  # the primary window
     waiting_period: Duration
+    # further follow-up windows, longer than the primary; their outcome columns carry the window
+    extra_windows: tuple[Duration, ...] = ()
+
+    @property
+    def windows(self) -> tuple[Duration, ...]:
+        return (self.follow_up, *self.extra_windows)
 
     @property
     def covariate_columns(self) -> list[str]:
@@ -53,7 +59,9 @@ class FeatureDefinitions:
 
     @property
     def outcome_columns(self) -> list[measures_stage.OutcomeColumn]:
-        return [column for name in self.measures for column in measures_stage.MEASURES[name].columns]
+        columns = [column for name in self.measures for column in measures_stage.MEASURES[name].columns]
+        return [renamed for window in self.windows
+                for renamed in measures_stage.windowed_columns(columns, window, self.follow_up)]
 
     def as_key(self) -> dict[str, object]:
         return {
@@ -63,6 +71,8 @@ class FeatureDefinitions:
             "measures": list(self.measures),
             "follow_up": str(self.follow_up),
             "waiting_period": str(self.waiting_period),
+            # only with several windows, so that one window keeps the key it always had
+            **({"extra_windows": [str(w) for w in self.extra_windows]} if self.extra_windows else {}),
         }
 
 
@@ -83,9 +93,9 @@ def person_features(
     """Covariate and outcome columns, aligned with `index_table` (one row per person)."""
     context = measures_stage.CovariateContext(index_table, people, history)
     covariates = measures_stage.compute_covariates(context, list(definitions.covariates))
-    outcomes, _ = measures_stage.compute_outcomes(
+    outcomes, _ = measures_stage.windowed_outcomes(
         index_table, history, measure_names=list(definitions.measures),
-        follow_up=definitions.follow_up, waiting_period=definitions.waiting_period,
+        windows=definitions.windows, waiting_period=definitions.waiting_period,
     )
     return pd.concat([covariates, outcomes], axis=1)
 

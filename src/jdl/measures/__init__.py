@@ -15,6 +15,7 @@ from jdl.measures.outcomes import (
     follow_up_complete,
     proven_reoffences,
 )
+from jdl.measures.windows import window_column_name, windowed_columns, windowed_outcomes
 
 __all__ = [
     "COVARIATES",
@@ -28,4 +29,7 @@ __all__ = [
     "covariate_column",
     "follow_up_complete",
     "proven_reoffences",
+    "window_column_name",
+    "windowed_columns",
+    "windowed_outcomes",
 ]
