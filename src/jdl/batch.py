@@ -264,7 +264,9 @@ def summary_rows(outcome: BatchOutcome) -> list[dict[str, Any]]:
             row["matching"] = _matching_summary(resolved.get("matching") or {})
             regions = (resolved.get("comparison_pool") or {}).get("regions")
             row["comparison_regions"] = regions if isinstance(regions, str) else "; ".join(regions or [])
-            row["follow_up"] = (resolved.get("outcomes") or {}).get("follow_up", "")
+            follow_up = (resolved.get("outcomes") or {}).get("follow_up", "")
+            # the row's numbers are the headline's, which refer to the first (primary) window
+            row["follow_up"] = follow_up[0] if isinstance(follow_up, list) else follow_up
         results = entry.results
         if results is not None:
             primary_name = results["primary"]

@@ -60,6 +60,15 @@ def check_spec(loaded: LoadedSpec) -> list[Problem]:
 def _table_mode_problems(loaded: LoadedSpec) -> list[Problem]:
     """Table mode: covariates and outcomes are columns, so only their form can be checked here."""
     problems = []
+    follow_up = loaded.spec.outcomes.follow_up
+    if isinstance(follow_up, list) and len(follow_up) > 1:
+        # one window is ignored as it always was (outcomes are given columns), but several would
+        # promise results per window that a table cannot give
+        problems.append(loaded.problem(
+            ("outcomes", "follow_up"), "table-mode outcomes are plain columns, so they have no follow-up windows",
+            value=[str(w) for w in follow_up], allowed="one duration (ignored in table mode), or leave it out",
+            hint="give each window's outcome as its own column in outcomes.measures",
+        ))
     for position, covariate in enumerate(loaded.spec.covariates):
         if covariate.window is not None:
             problems.append(loaded.problem(

@@ -127,6 +127,8 @@ class Evaluation(ABC):
         self.balance = pd.DataFrame()
         self.matched = pd.DataFrame()
         self.inference: dict[str, Any] = {}
+        # with several follow-up windows: outcome column -> (its window, the column in the primary window)
+        self.outcome_windows: dict[str, tuple[str, str]] = {}
 
     # -- hooks for the modes
 
@@ -144,7 +146,10 @@ class Evaluation(ABC):
     def extra_results(self) -> dict[str, Any]:
         return {}
 
-    def treated_reoffenders(self, frame: pd.DataFrame, in_matched_treatment: np.ndarray) -> int | None:
+    def treated_reoffenders(
+        self, frame: pd.DataFrame, in_matched_treatment: np.ndarray, follow_up: str | None = None
+    ) -> int | None:
+        """Matched participants who reoffended in the `follow_up` window (None: the primary one)."""
         return None
 
     def matched_extra_columns(self, frame: pd.DataFrame) -> dict[str, pd.Series]:
@@ -233,8 +238,12 @@ class Evaluation(ABC):
         return results
 
     def follow_up_days(self) -> float | None:
-        """Length of the follow-up window in days, for time-to-event curves (record mode)."""
+        """Length of the (longest) follow-up window in days, for time-to-event curves (record mode)."""
         return None
+
+    def survival_outcome(self) -> tuple[str, str | None]:
+        """The days-to-first-reoffence column the curves use, and its window when there are several."""
+        return "days_to_first_reoffence", None
 
     def _estimate_all(
         self, frame: pd.DataFrame, matching: MatchingResult, outcome_columns: list[OutcomeColumn],
@@ -245,13 +254,18 @@ class Evaluation(ABC):
         naive: dict[str, Any] = {}
         treated = frame["treated"].to_numpy(dtype=bool)
         in_matched_treatment = treated & (matching.units["weight"].to_numpy() > 0)
-        reoffenders = self.treated_reoffenders(frame, in_matched_treatment)
         covariates = frame[covariate_columns]
         variance = spec.estimator.variance.method
         for column in outcome_columns:
             result = estimate(frame[column.name], matching, spec.estimator, kind=column.kind,
                               covariates=covariates)
             entry = estimate_entry(result, column)
+            window = self.outcome_windows.get(column.name)
+            if window is not None:
+                entry["follow_up"], entry["column"] = window
+            # who counts as a reoffender (for disclosure control) depends on the window
+            reoffenders = self.treated_reoffenders(frame, in_matched_treatment,
+                                                   follow_up=None if window is None else window[0])
             if column.kind in ("binary", "count") and variance in ("pair_cluster_robust", "robust"):
                 ratios = effect_ratios(frame[column.name], matching, column.kind,
                                        confidence=spec.estimator.confidence, variance=variance)
@@ -269,7 +283,7 @@ class Evaluation(ABC):
                 "p_value": raw.p_value,
             }
         self._adjust_p_values(measures)
-        self.inference = self._inference(frame, matching, measures, covariates, reoffenders)
+        self.inference = self._inference(frame, matching, measures, covariates, in_matched_treatment)
         return measures, naive
 
     def _adjust_p_values(self, measures: dict[str, Any]) -> None:
@@ -291,7 +305,7 @@ class Evaluation(ABC):
 
     def _inference(
         self, frame: pd.DataFrame, matching: MatchingResult, measures: dict[str, Any],
-        covariates: pd.DataFrame, reoffenders: int | None,
+        covariates: pd.DataFrame, in_matched_treatment: np.ndarray,
     ) -> dict[str, Any]:
         """Sensitivity analyses of the primary measure and time-to-event curves."""
         spec = self.spec
@@ -333,14 +347,16 @@ class Evaluation(ABC):
                 "consistent_with_no_effect": placebo.consistent_with_no_effect, "note": placebo.note,
             }
         days = self.follow_up_days()
-        if (days is not None and "days_to_first_reoffence" in frame and reoffenders is not None
+        days_column, window = self.survival_outcome()
+        reoffenders = self.treated_reoffenders(frame, in_matched_treatment, follow_up=window)
+        if (days is not None and days_column in frame and reoffenders is not None
                 and reoffender_measures_publishable(reoffenders)):
-            curves = time_to_first_reoffence_curves(frame["days_to_first_reoffence"], matching,
-                                                    follow_up_days=days)
+            curves = time_to_first_reoffence_curves(frame[days_column], matching, follow_up_days=days)
             out["time_to_first_reoffence"] = {
                 "method": curves.method,
                 "curves": {label: {"time": list(c.time), "survival": list(c.survival)}
                            for label, c in curves.curves.items()},
+                **({"follow_up": window} if window is not None else {}),
             }
         return out
 

@@ -68,6 +68,7 @@ FEATURE_MODULES = (
     "jdl.cohort.selection",
     "jdl.measures.covariates",
     "jdl.measures.outcomes",
+    "jdl.measures.windows",
     "jdl.engine.pool",
 )
 LINKAGE_MODULES = (
@@ -132,7 +133,8 @@ class RecordsEvaluation(Evaluation):
             period_from=period.from_, period_to=period.to,
             covariates=tuple(matched_on + extra),
             measures=tuple(m.name for m in spec.outcomes.measures),
-            follow_up=spec.outcomes.follow_up, waiting_period=spec.outcomes.waiting_period,
+            follow_up=spec.outcomes.primary_window, waiting_period=spec.outcomes.waiting_period,
+            extra_windows=spec.outcomes.windows[1:],
         )
         participants_key = self._participants_key(definitions)
         participants = (self.feature_cache.get(participants_key, PARTICIPANT_TABLES)
@@ -225,9 +227,12 @@ class RecordsEvaluation(Evaluation):
             )
             history = linked_events.loc[linked_events["person_id"].isin(treated_table["person_id"])]
             treated_features = pool_pass.person_features(treated_table, linked_people, history, definitions)
-            self.reoffender_ids = measures_stage.proven_reoffences(
-                treated_table, history, spec.outcomes.follow_up, spec.outcomes.waiting_period
-            )["person_id"].unique()
+            self.reoffender_ids = {
+                str(window): measures_stage.proven_reoffences(
+                    treated_table, history, window, spec.outcomes.waiting_period
+                )["person_id"].unique()
+                for window in spec.outcomes.windows
+            }
             covariate_columns = [measures_stage.covariate_column(name, window) for name, window in matched_on]
             feature_columns = definitions.covariate_columns + [c.name for c in definitions.outcome_columns]
             treated_part = pd.concat(
@@ -250,7 +255,15 @@ class RecordsEvaluation(Evaluation):
 
         # calendar windows differ in length (leap years): the longest bounds days to first reoffence
         index_dates = frame["index_date"]
-        self._longest_window = float((spec.outcomes.follow_up.add_to(index_dates) - index_dates).dt.days.max())
+        longest = spec.outcomes.longest_window
+        self._longest_window = float((longest.add_to(index_dates) - index_dates).dt.days.max())
+        if len(spec.outcomes.windows) > 1:
+            self.outcome_windows = {
+                measures_stage.window_column_name(column.name, window, spec.outcomes.primary_window):
+                    (str(window), column.name)
+                for window in spec.outcomes.windows
+                for name in definitions.measures for column in measures_stage.MEASURES[name].columns
+            }
         return frame, covariate_columns, definitions.outcome_columns
 
     def _fingerprints(self) -> FingerprintCache | None:
@@ -417,7 +430,7 @@ class RecordsEvaluation(Evaluation):
     def _check_records_reach(self, events_src: national.TableSource) -> None:
         """Fail before the pass when the Parquet statistics already show the records end too early."""
         latest = self.spec.outcomes.waiting_period.add_to(
-            self.spec.outcomes.follow_up.add_to(pd.Timestamp(self.spec.cohort.period.to))  # type: ignore[union-attr]
+            self.spec.outcomes.longest_window.add_to(pd.Timestamp(self.spec.cohort.period.to))  # type: ignore[union-attr]
         )
         try:
             stat = events_src.max_from_statistics("outcome_date")
@@ -430,12 +443,15 @@ class RecordsEvaluation(Evaluation):
         spec = self.spec
         period = spec.cohort.period
         assert period is not None
-        latest_needed = spec.outcomes.waiting_period.add_to(spec.outcomes.follow_up.add_to(pd.Timestamp(period.to)))
+        longest = spec.outcomes.longest_window
+        latest_needed = spec.outcomes.waiting_period.add_to(longest.add_to(pd.Timestamp(period.to)))
         if latest_needed > records_end:
+            window = f"follow-up {longest}" if len(spec.outcomes.windows) == 1 else (
+                f"the longest follow-up window {longest} of outcomes.follow_up")
             raise JdlUserError([self.loaded.problem(
                 ("cohort", "period", "to"),
                 f"an index date of {period.to} needs records until {latest_needed.date()} "
-                f"(follow-up {spec.outcomes.follow_up} + waiting period {spec.outcomes.waiting_period}), "
+                f"({window} + waiting period {spec.outcomes.waiting_period}), "
                 f"but the events end at {records_end.date()}",
                 value=str(period.to),
                 allowed=f"a period ending by {_latest_allowed(records_end, spec).date()}",
@@ -458,14 +474,26 @@ class RecordsEvaluation(Evaluation):
     def follow_up_days(self) -> float | None:
         return self._longest_window
 
+    def survival_outcome(self) -> tuple[str, str | None]:
+        # the curves run over the longest window: it shows the most of each person's time
+        outcomes = self.spec.outcomes
+        if len(outcomes.windows) == 1:
+            return "days_to_first_reoffence", None
+        column = measures_stage.window_column_name("days_to_first_reoffence", outcomes.longest_window,
+                                                   outcomes.primary_window)
+        return column, str(outcomes.longest_window)
+
     def exact_columns(self) -> list[str]:
         return [
             measures_stage.covariate_column(c.name, c.window)
             for c in self.spec.covariates if c.name in self.spec.matching.exact
         ]
 
-    def treated_reoffenders(self, frame: pd.DataFrame, in_matched_treatment: np.ndarray) -> int | None:
-        return int(frame.loc[in_matched_treatment, "person_id"].isin(self.reoffender_ids).sum())
+    def treated_reoffenders(
+        self, frame: pd.DataFrame, in_matched_treatment: np.ndarray, follow_up: str | None = None
+    ) -> int | None:
+        ids = self.reoffender_ids[follow_up or str(self.spec.outcomes.primary_window)]
+        return int(frame.loc[in_matched_treatment, "person_id"].isin(ids).sum())
 
     def matched_extra_columns(self, frame: pd.DataFrame) -> dict[str, pd.Series]:
         return {"index_date": frame["index_date"]}
@@ -480,7 +508,9 @@ class RecordsEvaluation(Evaluation):
         return {
             "period": {"from": period.from_.isoformat(), "to": period.to.isoformat()},
             "records_end": self.records_end.date().isoformat(),
-            "follow_up": str(spec.outcomes.follow_up),
+            "follow_up": str(spec.outcomes.primary_window),
+            **({"follow_up_windows": [str(w) for w in spec.outcomes.windows]}
+               if len(spec.outcomes.windows) > 1 else {}),
             "waiting_period": str(spec.outcomes.waiting_period),
             "index_rule": spec.cohort.index,
         }
@@ -537,8 +567,9 @@ def _version(name: str) -> str:
 def _latest_allowed(records_end: pd.Timestamp, spec: Spec) -> pd.Timestamp:
     """The last period end whose follow-up fits in the records (calendar arithmetic, searched by day)."""
     step = pd.Timedelta(days=1)
-    span = spec.outcomes.follow_up.approx_days() + spec.outcomes.waiting_period.approx_days()
+    longest = spec.outcomes.longest_window
+    span = longest.approx_days() + spec.outcomes.waiting_period.approx_days()
     candidate = records_end - pd.Timedelta(days=int(span) + 5)
-    while spec.outcomes.waiting_period.add_to(spec.outcomes.follow_up.add_to(candidate + step)) <= records_end:
+    while spec.outcomes.waiting_period.add_to(longest.add_to(candidate + step)) <= records_end:
         candidate += step
     return candidate

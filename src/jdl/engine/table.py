@@ -137,7 +137,9 @@ class TableEvaluation(Evaluation):
     def matched_extra_columns(self, frame: pd.DataFrame) -> dict[str, pd.Series]:
         return {}
 
-    def treated_reoffenders(self, frame: pd.DataFrame, in_matched_treatment: np.ndarray) -> int | None:
+    def treated_reoffenders(
+        self, frame: pd.DataFrame, in_matched_treatment: np.ndarray, follow_up: str | None = None
+    ) -> int | None:
         return None
 
     def method_details(self) -> dict[str, Any]:
