@@ -100,6 +100,7 @@ class MeasureRow:
     suppressed: bool
     is_primary: bool
     headline: str
+    follow_up: str = ""  # the measure's window ("2 years"), with several follow-up windows
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,7 @@ class ReportView:
     sample_summary: str
     attrition: tuple[AttritionStage, ...]
     measures: tuple[MeasureRow, ...]
+    follow_up_column: bool  # several follow-up windows: the tables name each row's window
     footnotes: tuple[Footnote, ...]
     adjusted_p: bool
     multiplicity_notes: tuple[str, ...]
@@ -253,6 +255,7 @@ def build_view(results: Mapping[str, Any]) -> ReportView:
     primary_measure = measures.get(primary)
     inference: Mapping[str, Any] = results.get("inference") or {}
     confidence = _confidence(primary_measure, method)
+    windows = len(method.get("follow_up_windows") or [])
     rows = tuple(
         _measure_row(name, measures[name], organisation, follow_up, is_primary=name == primary)
         for name in _in_report_order(measures)
@@ -273,13 +276,14 @@ def build_view(results: Mapping[str, Any]) -> ReportView:
         sample_summary=_sample_summary(results["n"]),
         attrition=_attrition(results.get("attrition") or []),
         measures=rows,
+        follow_up_column=windows > 1,
         footnotes=tuple(
-            Footnote(row.label, _suppression_reason(measures[row.name]))
+            Footnote(_windowed_label(row.label, measures[row.name]), _suppression_reason(measures[row.name]))
             for row in rows
             if row.suppressed
         ),
         adjusted_p=_shows_adjusted_p(measures),
-        multiplicity_notes=_multiplicity_notes(measures, follow_up),
+        multiplicity_notes=_multiplicity_notes(measures, follow_up, windows),
         ratios=_ratio_rows(measures),
         ratios_note=wording.RATIOS_NOTE.format(confidence=confidence),
         survival=_survival(inference, measures),
@@ -306,7 +310,7 @@ def _headline(
     suppressed = bool(measure.get("suppressed"))
     display = str(measure.get("display"))
     return Headline(
-        label=str(measure.get("label") or name),
+        label=_windowed_label(str(measure.get("label") or name), measure),
         sentence=wording.headline_sentence(
             measure, organisation=organisation, name=name, follow_up=follow_up
         ),
@@ -332,6 +336,7 @@ def _measure_row(
     headline = wording.headline_sentence(
         measure, organisation=organisation, name=name, follow_up=follow_up
     )
+    window = _window_text(measure)
     if suppressed:
         return MeasureRow(
             name,
@@ -341,6 +346,7 @@ def _measure_row(
             suppressed=True,
             is_primary=is_primary,
             headline=headline,
+            follow_up=window,
         )
     significant = measure.get("significant")
     return MeasureRow(
@@ -359,6 +365,7 @@ def _measure_row(
         suppressed=False,
         is_primary=is_primary,
         headline=headline,
+        follow_up=window,
     )
 
 
@@ -367,7 +374,8 @@ def _naive_rows(
 ) -> tuple[MeasureRow, ...]:
     """Unmatched comparisons, suppressed wherever the matched measure is (same participants)."""
     rows = []
-    for name in _in_report_order(naive):
+    ordered = [name for name in _in_report_order(measures) if name in naive]
+    for name in ordered + [name for name in _in_report_order(naive) if name not in measures]:
         values = naive[name]
         measure = measures.get(name, {})
         display = str(measure.get("display", "percent"))
@@ -392,6 +400,7 @@ def _naive_rows(
                 suppressed=suppressed,
                 is_primary=name == primary,
                 headline="",
+                follow_up=_window_text(measure),
             )
         )
     return tuple(rows)
@@ -407,7 +416,7 @@ def _shows_adjusted_p(measures: Mapping[str, Mapping[str, Any]]) -> bool:
 
 
 def _multiplicity_notes(
-    measures: Mapping[str, Mapping[str, Any]], follow_up: str
+    measures: Mapping[str, Mapping[str, Any]], follow_up: str, windows: int = 1
 ) -> tuple[str, ...]:
     """One footnote per family of adjusted measures, then any result adjustment overturned."""
     families: dict[tuple[str, str], int] = {}
@@ -430,7 +439,7 @@ def _multiplicity_notes(
         ):
             overturned.append(wording.measure_subject(measure, name, follow_up))
     notes = dict.fromkeys(
-        wording.multiplicity_footnote(method, family, size)
+        wording.multiplicity_footnote(method, family, size, windows=windows)
         for (method, family), size in families.items()
     )
     if overturned:
@@ -452,7 +461,7 @@ def _ratio_rows(measures: Mapping[str, Mapping[str, Any]]) -> tuple[RatioRow, ..
             ratio = ratios[key] if isinstance(ratios[key], Mapping) else {}
             rows.append(
                 RatioRow(
-                    measure=str(measure.get("label") or name),
+                    measure=_windowed_label(str(measure.get("label") or name), measure),
                     ratio=wording.RATIO_NAMES.get(key, str(key).replace("_", " ").capitalize()),
                     estimate=SUPPRESSED if suppressed else format_ratio(ratio.get("estimate")),
                     interval=SUPPRESSED
@@ -469,14 +478,25 @@ def _survival(
 ) -> Survival | None:
     """The curves show each group's reoffending rate over time, so any suppression hides them."""
     curves = survival_curves(inference)
+    section = inference.get("time_to_first_reoffence") or {}
+    # with several windows the curves are those of one window (its measures decide)
+    window = section.get("follow_up")
     hidden_by = ("reoffending_rate", "days_to_first_reoffence")
-    if not curves or any(measures.get(name, {}).get("suppressed") for name in hidden_by):
+    if not curves or any(
+        measure.get("suppressed")
+        for name, measure in measures.items()
+        if str(measure.get("column") or name) in hidden_by and measure.get("follow_up") == window
+    ):
         return None
-    method = str((inference.get("time_to_first_reoffence") or {}).get("method") or "Kaplan-Meier")
-    return Survival(
-        caption=wording.SURVIVAL_CAPTION.format(method=method),
-        markdown_note=wording.SURVIVAL_MARKDOWN_NOTE,
+    method = str(section.get("method") or "Kaplan-Meier")
+    caption = (
+        wording.SURVIVAL_CAPTION.format(method=method)
+        if window is None
+        else wording.SURVIVAL_CAPTION_WINDOW.format(
+            method=method, period=wording.period_adjective(str(window))
+        )
     )
+    return Survival(caption=caption, markdown_note=wording.SURVIVAL_MARKDOWN_NOTE)
 
 
 def survival_curves(inference: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -599,9 +619,39 @@ def _sensitivity(
 
 
 def _in_report_order(measures: Mapping[str, Any]) -> list[str]:
-    """The usual JDL order of measures (results.json may have sorted keys), then any others."""
-    known = [name for name in wording.MEASURE_SUBJECTS if name in measures]
-    return known + [name for name in measures if name not in wording.MEASURE_SUBJECTS]
+    """The usual JDL order of measures (results.json may have sorted keys), then any others.
+
+    With several follow-up windows each measure's windows follow one another, shortest first,
+    so that the one- and two-year results of a measure sit side by side.
+    """
+    def column(name: str) -> str:
+        entry = measures[name]
+        return str(entry.get("column") or name) if isinstance(entry, Mapping) else name
+
+    columns = list(dict.fromkeys(column(name) for name in measures))
+    known = [c for c in wording.MEASURE_SUBJECTS if c in columns]
+    order = {c: i for i, c in enumerate(known + [c for c in columns if c not in wording.MEASURE_SUBJECTS])}
+    return sorted(measures, key=lambda name: (order[column(name)], _window_days(measures[name])))
+
+
+def _window_days(measure: Any) -> float:
+    window = measure.get("follow_up") if isinstance(measure, Mapping) else None
+    try:
+        return Duration.parse(str(window)).approx_days() if window else 0.0
+    except ValueError:
+        return 0.0
+
+
+def _window_text(measure: Mapping[str, Any]) -> str:
+    """The measure's own follow-up window in words ("2 years"); empty with one window."""
+    window = measure.get("follow_up")
+    return _long_duration(str(window)) if window else ""
+
+
+def _windowed_label(label: str, measure: Mapping[str, Any]) -> str:
+    """A measure's label, naming its window when results have several."""
+    window = _window_text(measure)
+    return f"{label} ({window})" if window else label
 
 
 def _units(measure: Mapping[str, Any], display: str) -> str:
@@ -669,7 +719,14 @@ def _method_items(results: Mapping[str, Any], follow_up: str) -> tuple[MethodIte
                 "Study period", f"{_long_date(period['from'])} to {_long_date(period['to'])}"
             )
         )
-    items.append(MethodItem("Follow-up", f"{_long_duration(follow_up)} from the index date"))
+    windows = [str(w) for w in method.get("follow_up_windows") or []]
+    if len(windows) > 1:
+        described = [_long_duration(w) for w in windows]
+        described[0] += " (primary)"
+        text = ", ".join(described[:-1]) + " and " + described[-1]
+        items.append(MethodItem("Follow-up", f"{text} from the index date, on the same matched groups"))
+    else:
+        items.append(MethodItem("Follow-up", f"{_long_duration(follow_up)} from the index date"))
     if method.get("waiting_period"):
         items.append(
             MethodItem(

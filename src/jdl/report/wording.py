@@ -110,6 +110,8 @@ MEASURE_SUBJECTS: dict[str, str] = {
     "first_reoffence_either_way": "the rate of first proven reoffences that were triable either way",
     "first_reoffence_summary": "the rate of first proven reoffences that were summary offences",
 }
+# Added to a subject that does not name its period, when results have several follow-up windows.
+WINDOW_PHRASE = " over the {period} follow-up"
 PARTICIPANTS_BY_POPULATION: dict[str, str] = {
     "all": "participants",
     "reoffenders": "participants who reoffended",
@@ -204,13 +206,24 @@ def period_adjective(follow_up: str) -> str:
 
 
 def measure_subject(measure: Mapping[str, Any], name: str | None, follow_up: str = "1y") -> str:
-    """The noun phrase a sentence about this measure starts with (lower case)."""
-    template = MEASURE_SUBJECTS.get(name or "")
+    """The noun phrase a sentence about this measure starts with (lower case).
+
+    A measure of results with several follow-up windows carries its own window
+    (`follow_up`) and the name of its outcome column (`column`), which win over
+    `name` and `follow_up`; a subject that does not name its period then says it.
+    """
+    own_window = measure.get("follow_up")
+    follow_up = str(own_window or follow_up)
+    template = MEASURE_SUBJECTS.get(str(measure.get("column") or name or ""))
     if template is None:
         label = str(measure.get("label") or name or "this measure")
         article = "the mean " if measure.get("display") == "value" else "the "
-        return article + label[:1].lower() + label[1:]
-    return template.format(period=period_adjective(follow_up))
+        subject = article + label[:1].lower() + label[1:]
+    else:
+        subject = template.format(period=period_adjective(follow_up))
+    if own_window and (template is None or "{period}" not in template):
+        subject += WINDOW_PHRASE.format(period=period_adjective(follow_up))
+    return subject
 
 
 def participants_phrase(measure: Mapping[str, Any], organisation: str | None) -> str:
@@ -319,6 +332,11 @@ MULTIPLICITY_FOOTNOTES: dict[str, str] = {
     "primary": "Adjusted p: {adjusted} across the {count} pre-specified primary {measures}.",
 }
 MULTIPLICITY_NOT_ADJUSTED = "p-values are not adjusted for multiple comparisons."
+# {measures} with several follow-up windows: each result is one measure in one window.
+MULTIPLICITY_WINDOW_RESULTS: dict[bool, str] = {
+    True: "result (a measure in one of the {windows} follow-up windows)",
+    False: "results (each measure in each of the {windows} follow-up windows)",
+}
 MULTIPLICITY_OTHER_METHOD = "Adjusted p: adjusted by the {method} method across {count} {measures}."
 # {subjects}: measure subjects ("the average time to first proven reoffence").
 NO_LONGER_SIGNIFICANT: dict[bool, str] = {
@@ -329,11 +347,13 @@ NO_LONGER_SIGNIFICANT: dict[bool, str] = {
 }
 
 
-def multiplicity_footnote(method: str, family: str, count: int) -> str:
+def multiplicity_footnote(method: str, family: str, count: int, *, windows: int = 1) -> str:
     """The footnote naming how one family of measures had its p-values adjusted."""
     if method == "none":
         return MULTIPLICITY_NOT_ADJUSTED
     measures = "measure" if count == 1 else "measures"
+    if windows > 1:
+        measures = MULTIPLICITY_WINDOW_RESULTS[count == 1].format(windows=windows)
     if method not in MULTIPLICITY_ADJECTIVES:
         return MULTIPLICITY_OTHER_METHOD.format(
             method=method, count=f"{count:,}", measures=measures
@@ -540,6 +560,11 @@ def note_sentence(note: object) -> str | None:
 SURVIVAL_CAPTION = (
     "Share of each group not yet proven to have reoffended, by days since the index date "
     "({method})."
+)
+# With several follow-up windows the curves run over the longest; {period} is "two-year".
+SURVIVAL_CAPTION_WINDOW = (
+    "Share of each group not yet proven to have reoffended, by days since the index date, over "
+    "the {period} follow-up ({method})."
 )
 SURVIVAL_MARKDOWN_NOTE = (
     "_The Kaplan-Meier chart of time to first proven reoffence is in the HTML report._"
