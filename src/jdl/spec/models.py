@@ -152,6 +152,16 @@ class NationalRecords(SpecModel):
 
     people: str = Field(description="people table: a Parquet/CSV file, a folder of partitions or a glob")
     events: str = Field(description="events table: a Parquet/CSV file, a folder of partitions or a glob")
+    employment: str | None = Field(
+        None,
+        description="optional employment spells (person_id, start_date, end_date; a blank end_date is "
+        "ongoing): a Parquet/CSV file, a folder of partitions or a glob",
+    )
+    benefits: str | None = Field(
+        None,
+        description="optional benefit spells (person_id, benefit_type out_of_work/other, start_date, "
+        "end_date; a blank end_date is ongoing): a Parquet/CSV file, a folder of partitions or a glob",
+    )
 
 
 class DataSpec(SpecModel):
