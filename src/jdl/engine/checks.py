@@ -54,6 +54,33 @@ def check_spec(loaded: LoadedSpec) -> list[Problem]:
                 "record-mode measures know which direction is better", value=measure.lower_is_better,
                 hint="remove lower_is_better; it is for table-mode outcome columns",
             ))
+    problems.extend(_spell_table_problems(loaded))
+    return problems
+
+
+def _spell_table_problems(loaded: LoadedSpec) -> list[Problem]:
+    """Employment and benefit covariates and measures need their optional table in the spec."""
+    spec = loaded.spec
+    records = spec.data.national_records
+    wanted: list[tuple[tuple[str | int, ...], str, str]] = []
+    for position, covariate in enumerate(spec.covariates):
+        if covariate.name in measures_stage.COVARIATES:
+            wanted.append((("covariates", position), "covariate", covariate.name))
+    placebo = spec.estimator.sensitivity.placebo_outcome
+    if placebo and placebo in measures_stage.COVARIATES:
+        wanted.append((("estimator", "sensitivity", "placebo_outcome"), "placebo outcome", placebo))
+    for position, measure in enumerate(spec.outcomes.measures):
+        if measure.name in measures_stage.MEASURES:
+            wanted.append((("outcomes", "measures", position), "measure", measure.name))
+    problems = []
+    for key_path, what, name in wanted:
+        table = measures_stage.table_needed(name)
+        if table is not None and (records is None or getattr(records, table) is None):
+            problems.append(loaded.problem(
+                key_path, f"{what} {name} needs the {table} table, and data.national_records.{table} is not given",
+                value=name, allowed=f"give data.national_records.{table} (a Parquet/CSV file, folder or glob)",
+                hint=f"or remove {name}",
+            ))
     return problems
 
 

@@ -7,6 +7,14 @@ from jdl.measures.covariates import (
     compute_covariates,
     covariate_column,
 )
+from jdl.measures.employment import (
+    SpellContext,
+    Spells,
+    compute_spell_features,
+    spell_feature_names,
+    table_needed,
+    tables_needed,
+)
 from jdl.measures.outcomes import (
     MEASURES,
     Measure,
@@ -24,11 +32,17 @@ __all__ = [
     "CovariateContext",
     "Measure",
     "OutcomeColumn",
+    "SpellContext",
+    "Spells",
     "compute_covariates",
     "compute_outcomes",
+    "compute_spell_features",
     "covariate_column",
     "follow_up_complete",
     "proven_reoffences",
+    "spell_feature_names",
+    "table_needed",
+    "tables_needed",
     "window_column_name",
     "windowed_columns",
     "windowed_outcomes",
