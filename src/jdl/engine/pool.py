@@ -14,8 +14,10 @@ the data contract.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,7 +27,7 @@ from jdl import cohort as cohort_stage
 from jdl import linkage as linkage_stage
 from jdl import measures as measures_stage
 from jdl.durations import Duration
-from jdl.sources import national
+from jdl.sources import national, spells
 from jdl.sources.layout import Block
 
 PROVEN = ("court_conviction", "caution")
@@ -85,12 +87,44 @@ class BlockResult:
     linked_people: pd.DataFrame  # valid people rows of linked people (PEOPLE_STATIC_COLUMNS)
     event_rejects: pd.DataFrame  # person_id, reason
     records_end: pd.Timestamp | None  # last outcome date of a valid event
+    # the optional spell tables (employment, benefits) the definitions read, by table name
+    linked_spells: Mapping[str, pd.DataFrame] = field(default_factory=dict)  # valid rows of linked people
+    spell_rejects: pd.DataFrame | None = None  # table, person_id (Int64), reason (prefixed by the table)
 
 
 def person_features(
+    index_table: pd.DataFrame,
+    people: pd.DataFrame,
+    history: pd.DataFrame,
+    definitions: FeatureDefinitions,
+    spell_rows: measures_stage.Spells | None = None,
+) -> pd.DataFrame:
+    """Covariate and outcome columns, aligned with `index_table` (one row per person).
+
+    Employment and benefit features come from `spell_rows` (valid spells by table name).
+    """
+    spell_covariates, spell_measures = measures_stage.spell_feature_names(
+        definitions.covariates, definitions.measures)
+    if not spell_covariates and not spell_measures:
+        return _offending_features(index_table, people, history, definitions)
+    offending = dataclasses.replace(
+        definitions,
+        covariates=tuple(c for c in definitions.covariates if c not in spell_covariates),
+        measures=tuple(m for m in definitions.measures if m not in spell_measures),
+    )
+    features = pd.concat([
+        _offending_features(index_table, people, history, offending),
+        measures_stage.compute_spell_features(
+            index_table, spell_rows or {}, covariates=spell_covariates, measures=spell_measures,
+            follow_up=definitions.follow_up,
+        ),
+    ], axis=1)
+    return features[definitions.covariate_columns + [c.name for c in definitions.outcome_columns]]
+
+
+def _offending_features(
     index_table: pd.DataFrame, people: pd.DataFrame, history: pd.DataFrame, definitions: FeatureDefinitions
 ) -> pd.DataFrame:
-    """Covariate and outcome columns, aligned with `index_table` (one row per person)."""
     context = measures_stage.CovariateContext(index_table, people, history)
     covariates = measures_stage.compute_covariates(context, list(definitions.covariates))
     outcomes, _ = measures_stage.windowed_outcomes(
@@ -116,9 +150,18 @@ def people_rows(people: pd.DataFrame) -> pd.DataFrame:
 
 
 def block_features(
-    events: pd.DataFrame, people: pd.DataFrame, definitions: FeatureDefinitions, linked_ids: np.ndarray
+    events: pd.DataFrame,
+    people: pd.DataFrame,
+    definitions: FeatureDefinitions,
+    linked_ids: np.ndarray,
+    spell_frames: Mapping[str, pd.DataFrame] | None = None,
 ) -> BlockResult:
-    """The pool's per-person table of one block of whole people, and the linked people's rows."""
+    """The pool's per-person table of one block of whole people, and the linked people's rows.
+
+    `spell_frames` holds the block's rows of each spell table the definitions read, as
+    read (normalised, with the reject column).
+    """
+    spell_rows = {table: spells.valid_spells(frame) for table, frame in (spell_frames or {}).items()}
     rejected = events[national.REJECT_COLUMN].notna().to_numpy()
     event_rejects = events.loc[rejected, ["person_id", national.REJECT_COLUMN]].rename(
         columns={national.REJECT_COLUMN: "reason"}
@@ -134,7 +177,7 @@ def block_features(
     pool_ids = first["person_id"].to_numpy()
     persons = people_rows(people)
     history = proven_history(valid, pool_ids)
-    features = person_features(first, persons, history, definitions)
+    features = person_features(first, persons, history, definitions, spell_rows)
     facts = first[["person_id", "index_date"]].merge(
         persons[["person_id", "date_of_birth", "region"]], on="person_id", how="left"
     )
@@ -145,7 +188,21 @@ def block_features(
         linked_people=persons.loc[persons["person_id"].isin(linked_ids)].reset_index(drop=True),
         event_rejects=event_rejects.sort_values(["person_id", "reason"], kind="mergesort").reset_index(drop=True),
         records_end=None if records_end is None or pd.isna(records_end) else pd.Timestamp(records_end),
+        linked_spells={table: rows_of(frame, linked_ids) for table, frame in spell_rows.items()},
+        spell_rejects=_spell_rejects(spell_frames or {}),
     )
+
+
+def rows_of(frame: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
+    """The rows of these people (the frame's order kept)."""
+    return frame.loc[frame["person_id"].isin(ids)].reset_index(drop=True)
+
+
+def _spell_rejects(spell_frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame | None:
+    if not spell_frames:
+        return None
+    frames = [spells.spell_rejects(frame, table) for table, frame in spell_frames.items()]
+    return spells.sorted_rejects(pd.concat(frames, ignore_index=True))
 
 
 @dataclass(frozen=True)
@@ -155,8 +212,12 @@ class BlockTask:
     people_source: national.TableSource
     events_source: national.TableSource
     definitions: FeatureDefinitions
+    # the spell tables the definitions read, each read for the block's person_id range
+    spell_sources: tuple[tuple[str, national.TableSource], ...] = ()
 
-    def __call__(self, block: Block, linked_ids: np.ndarray) -> BlockResult:
+    def __call__(
+        self, block: Block, linked_ids: np.ndarray, person_range: spells.PersonRange | None = None
+    ) -> BlockResult:
         events = _concat([self.events_source.read_fragment(f, EVENT_COLUMNS) for f in _file_order(block.events)])
         people = _concat([self.people_source.read_fragment(f, PEOPLE_STATIC_COLUMNS)
                           for f in _file_order(block.people)])
@@ -165,14 +226,24 @@ class BlockTask:
             self.people_source.empty(PEOPLE_STATIC_COLUMNS) if people is None else people,
             self.definitions,
             linked_ids,
+            self._spell_frames(block, person_range),
         )
+
+    def _spell_frames(self, block: Block, person_range: spells.PersonRange | None) -> dict[str, pd.DataFrame]:
+        wanted = person_range or spells.PersonRange(block.person_min, block.person_max)
+        return {table: spells.read_spells(source, person_range=wanted) for table, source in self.spell_sources}
 
 
 def frames_task(
-    events: pd.DataFrame, people: pd.DataFrame, definitions: FeatureDefinitions, linked_ids: np.ndarray
+    events: pd.DataFrame,
+    people: pd.DataFrame,
+    definitions: FeatureDefinitions,
+    linked_ids: np.ndarray,
+    spell_frames: Mapping[str, pd.DataFrame] | None = None,
 ) -> BlockResult:
     """`block_features` on partitions that a shuffle on person_id has aligned (index = person_id)."""
-    return block_features(_from_index(events), _from_index(people), definitions, linked_ids)
+    aligned = {table: _from_index(frame) for table, frame in (spell_frames or {}).items()}
+    return block_features(_from_index(events), _from_index(people), definitions, linked_ids, aligned or None)
 
 
 def _from_index(frame: pd.DataFrame) -> pd.DataFrame:
@@ -219,12 +290,18 @@ def combine(results: list[BlockResult]) -> BlockResult:
         return frame.sort_values(keys, kind="mergesort").reset_index(drop=True)
 
     ends = [r.records_end for r in results if r.records_end is not None]
+    spell_tables = [table for table in results[0].linked_spells] if results else []
+    spell_rejects = [r.spell_rejects for r in results if r.spell_rejects is not None]
     return BlockResult(
         pool=stacked([r.pool for r in results], ["person_id"]),
         linked_events=stacked([r.linked_events for r in results], ["person_id", "offence_date", "outcome_date"]),
         linked_people=stacked([r.linked_people for r in results], ["person_id"]),
         event_rejects=stacked([r.event_rejects for r in results], ["person_id", "reason"]),
         records_end=max(ends) if ends else None,
+        linked_spells={table: spells.sorted_spells(pd.concat(
+            [r.linked_spells[table] for r in results if len(r.linked_spells[table])]
+            or [results[0].linked_spells[table]], ignore_index=True)) for table in spell_tables},
+        spell_rejects=spells.sorted_rejects(pd.concat(spell_rejects, ignore_index=True)) if spell_rejects else None,
     )
 
 
@@ -244,4 +321,5 @@ __all__ = [
     "people_rows",
     "person_features",
     "proven_history",
+    "rows_of",
 ]

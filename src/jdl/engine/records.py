@@ -38,7 +38,7 @@ from jdl.engine import pool as pool_pass
 from jdl.engine import progress
 from jdl.engine.evaluation import Evaluation, attrition_table
 from jdl.errors import EvaluationCannotComplete, JdlUserError
-from jdl.sources import national
+from jdl.sources import national, spells
 from jdl.sources.cache import (
     FINGERPRINTS_FOLDER,
     FeatureCache,
@@ -70,6 +70,7 @@ FEATURE_MODULES = (
     "jdl.measures.outcomes",
     "jdl.measures.windows",
     "jdl.engine.pool",
+    "jdl.sources.spells",
 )
 LINKAGE_MODULES = (
     "jdl.linkage.candidates",
@@ -81,6 +82,9 @@ LINKAGE_MODULES = (
 TRACKED_LIBRARIES = ("pandas", "numpy", "pyarrow", "rapidfuzz")
 CACHED_TABLES = ("pool", "event_rejects")
 PARTICIPANT_TABLES = ("links", "unlinked", "linked_events", "linked_people")
+# cached alongside when the definitions read the optional spell tables (employment, benefits)
+SPELL_REJECTS_TABLE = "spell_rejects"
+LINKED_SPELLS_PREFIX = "linked_"
 
 
 class RecordsEvaluation(Evaluation):
@@ -92,12 +96,17 @@ class RecordsEvaluation(Evaluation):
     cache_status: str = "off"
     participants_cache: str = "off"
     layout: str = ""
+    # the optional spell tables the definitions read, by table name; what the pass handed back of them
+    spell_sources: dict[str, national.TableSource]
+    pass_linked_spells: dict[str, pd.DataFrame]
+    spell_reject_rows: pd.DataFrame | None
 
     def prepare(self) -> tuple[pd.DataFrame, list[str], list[measures_stage.OutcomeColumn]]:
         spec = self.spec
         records = spec.data.national_records
         assert records is not None and spec.data.cohort is not None and spec.cohort.period is not None
         period = spec.cohort.period
+        self.spell_sources, self.pass_linked_spells, self.spell_reject_rows = {}, {}, None
 
         with self.clock.stage("read_cohort"):
             cohort_file = read_cohort(spec.data.cohort)
@@ -123,6 +132,7 @@ class RecordsEvaluation(Evaluation):
             self.inputs["people"] = fingerprint_files(people_src.files, cache=self._fingerprints())
             self.inputs["events"] = fingerprint_files(events_src.files, cache=self._fingerprints())
             self._check_records_reach(events_src)
+            given_spells = self._open_spell_tables()
 
         matched_on = [(c.name, c.window) for c in spec.covariates]
         # a registered pre-index measure named as the placebo outcome is computed with the covariates
@@ -136,8 +146,10 @@ class RecordsEvaluation(Evaluation):
             follow_up=spec.outcomes.primary_window, waiting_period=spec.outcomes.waiting_period,
             extra_windows=spec.outcomes.windows[1:],
         )
+        used = measures_stage.tables_needed(definitions.covariates, definitions.measures)
+        self.spell_sources = {table: given_spells[table] for table in used}
         participants_key = self._participants_key(definitions)
-        participants = (self.feature_cache.get(participants_key, PARTICIPANT_TABLES)
+        participants = (self.feature_cache.get(participants_key, self._participant_tables())
                         if self.feature_cache is not None else None)
         with self.clock.stage("linkage"):
             if participants is not None:
@@ -158,14 +170,21 @@ class RecordsEvaluation(Evaluation):
             if participants is not None:
                 linked_events = frame_from_arrow(participants.tables["linked_events"])
                 linked_people = frame_from_arrow(participants.tables["linked_people"])
+                linked_spells = {table: frame_from_arrow(participants.tables[LINKED_SPELLS_PREFIX + table])
+                                 for table in self.spell_sources}
             else:
                 if linked_rows is None:
                     linked_rows = self._linked_rows(people_src, events_src, linked_ids)
+                    self.pass_linked_spells = self._linked_spells(linked_ids)
                 tables = {"links": frame_to_arrow(links), "unlinked": frame_to_arrow(unlinked),
                           "linked_events": frame_to_arrow(linked_rows[0]),
-                          "linked_people": frame_to_arrow(linked_rows[1])}
+                          "linked_people": frame_to_arrow(linked_rows[1]),
+                          **{LINKED_SPELLS_PREFIX + table: frame_to_arrow(frame)
+                             for table, frame in self.pass_linked_spells.items()}}
                 linked_events = frame_from_arrow(tables["linked_events"])
                 linked_people = frame_from_arrow(tables["linked_people"])
+                linked_spells = {table: frame_from_arrow(tables[LINKED_SPELLS_PREFIX + table])
+                                 for table in self.spell_sources}
                 if self.feature_cache is not None:
                     self.feature_cache.put(participants_key, tables, {"linkage_counts": linkage_counts})
             self.participants_cache = "hit" if participants is not None else (
@@ -176,6 +195,7 @@ class RecordsEvaluation(Evaluation):
                     f"{len(event_rejects)} rows of the events table break the data contract and were "
                     "left out (see rejects.csv)"
                 )
+            self._reject_spells()
             self.records_end = records_end
             self._check_period(records_end)
 
@@ -226,7 +246,10 @@ class RecordsEvaluation(Evaluation):
                 .sort_values("person_id", kind="mergesort").reset_index(drop=True)
             )
             history = linked_events.loc[linked_events["person_id"].isin(treated_table["person_id"])]
-            treated_features = pool_pass.person_features(treated_table, linked_people, history, definitions)
+            treated_spells = {table: pool_pass.rows_of(frame, treated_table["person_id"].to_numpy())
+                              for table, frame in linked_spells.items()}
+            treated_features = pool_pass.person_features(treated_table, linked_people, history, definitions,
+                                                         treated_spells)
             self.reoffender_ids = {
                 str(window): measures_stage.proven_reoffences(
                     treated_table, history, window, spec.outcomes.waiting_period
@@ -250,7 +273,8 @@ class RecordsEvaluation(Evaluation):
             )
             frame = self._with_cohort_columns(frame, cohort_file.rows)
             # the pool's tables are copies of what `frame` holds: free them before matching
-            del pool_table, pool, pool_part, units, treated_part, linked_events, linked_rows
+            del pool_table, pool, pool_part, units, treated_part, linked_events, linked_rows, linked_spells
+            self.pass_linked_spells = {}
             _release_memory()
 
         # calendar windows differ in length (leap years): the longest bounds days to first reoffence
@@ -284,11 +308,14 @@ class RecordsEvaluation(Evaluation):
         """(pool table, event rejects, records end, and when the events were read: the linked
         people's proven events and people rows)."""
         key = self._cache_key(definitions)
-        cached = self.feature_cache.get(key, CACHED_TABLES) if self.feature_cache is not None else None
+        names = CACHED_TABLES + ((SPELL_REJECTS_TABLE,) if self.spell_sources else ())
+        cached = self.feature_cache.get(key, names) if self.feature_cache is not None else None
         if cached is not None:
             self.cache_status = "hit"
             pool = frame_from_arrow(cached.tables["pool"])
             rejects = frame_from_arrow(cached.tables["event_rejects"])
+            if self.spell_sources:
+                self.spell_reject_rows = frame_from_arrow(cached.tables[SPELL_REJECTS_TABLE])
             return pool, rejects, pd.Timestamp(cached.meta["records_end"]), None
 
         result = self._compute_pass(people_src, events_src, definitions, linked_ids)
@@ -303,8 +330,14 @@ class RecordsEvaluation(Evaluation):
         )
         meta = {"records_end": result.records_end.isoformat(), "jdl_version": jdl.__version__,
                 "definitions": definitions.as_key(), "rows": pool_arrow.num_rows, "layout": self.layout}
+        stored_tables = {"pool": pool_arrow, "event_rejects": rejects_arrow}
+        if self.spell_sources:
+            spell_arrow = frame_to_arrow(self._spell_rejects_of(result))
+            stored_tables[SPELL_REJECTS_TABLE] = spell_arrow
+            self.spell_reject_rows = frame_from_arrow(spell_arrow)
+            self.pass_linked_spells = dict(result.linked_spells)
         if self.feature_cache is not None:
-            stored = self.feature_cache.put(key, {"pool": pool_arrow, "event_rejects": rejects_arrow}, meta)
+            stored = self.feature_cache.put(key, stored_tables, meta)
             self.cache_status = "miss, stored" if stored else "miss, not writable"
         return (frame_from_arrow(pool_arrow), frame_from_arrow(rejects_arrow), result.records_end,
                 (result.linked_events, result.linked_people))
@@ -322,12 +355,17 @@ class RecordsEvaluation(Evaluation):
                                  target_rows=BLOCK_TARGET_ROWS, max_rows=BLOCK_MAX_ROWS)
         if blocks:
             self.layout = f"aligned: {len(blocks)} person_id blocks, no shuffle"
-            task = pool_pass.BlockTask(people_src, events_src, definitions)
+            task = pool_pass.BlockTask(people_src, events_src, definitions,
+                                       spell_sources=tuple(self.spell_sources.items()))
             ids = dask.delayed(linked_ids)
             # keys carry a content token: runs sharing a cluster must never share a block's result
             token = tokenize(task, blocks, linked_ids)
-            parts = [dask.delayed(task, pure=True)(block, ids, dask_key_name=f"features-block-{i}-{token}")
-                     for i, block in enumerate(blocks)]
+            # the spell tables have no blocks of their own: each block reads its person_id range of
+            # them, and the ranges tile every id so no spell row (and no reject) is missed
+            ranges = spells.block_ranges([(b.person_min, b.person_max) for b in blocks])
+            parts = [dask.delayed(task, pure=True)(block, ids, person_range,
+                                                   dask_key_name=f"features-block-{i}-{token}")
+                     for i, (block, person_range) in enumerate(zip(blocks, ranges, strict=True))]
             results = progress.compute("features", *parts, show=self.show_progress)
             return pool_pass.combine(list(results))
         return self._shuffled_pass(people_src, events_src, definitions, linked_ids)
@@ -361,16 +399,34 @@ class RecordsEvaluation(Evaluation):
         divisions = tuple(int(v) for v in edges) if len(edges) > 1 else (int(low), int(low) + 1)
         events_by_person = proven.set_index("person_id", divisions=divisions)
         people_by_person = people_valid.set_index("person_id", divisions=divisions)
+        spell_parts, spell_rejects = self._shuffled_spells(divisions)
         ids = dask.delayed(linked_ids)
         tasks = [
-            dask.delayed(pool_pass.frames_task, pure=True)(e, p, definitions, ids)
-            for e, p in zip(events_by_person.to_delayed(), people_by_person.to_delayed(), strict=True)
+            dask.delayed(pool_pass.frames_task, pure=True)(
+                e, p, definitions, ids, {table: parts[i] for table, parts in spell_parts.items()} or None)
+            for i, (e, p) in enumerate(zip(events_by_person.to_delayed(), people_by_person.to_delayed(),
+                                           strict=True))
         ]
         results = list(progress.compute("features", *tasks, show=self.show_progress))
         combined = pool_pass.combine(results)
         end = None if pd.isna(records_end) else pd.Timestamp(records_end)
         return pool_pass.BlockResult(combined.pool, combined.linked_events, combined.linked_people,
-                                     event_rejects, end)
+                                     event_rejects, end, linked_spells=combined.linked_spells,
+                                     spell_rejects=spell_rejects)
+
+    def _shuffled_spells(self, divisions: tuple[int, ...]) -> tuple[dict[str, list[Any]], pd.DataFrame | None]:
+        """The spell tables' valid rows in the pass's person_id ranges, and their rejects (a full scan)."""
+        parts: dict[str, list[Any]] = {}
+        rejects = []
+        for table, source in self.spell_sources.items():
+            frame = spells.read_lazily(source)
+            good = frame[national.REJECT_COLUMN].isna()
+            (rejected,) = progress.compute(f"scan {table}", frame.loc[~good], show=self.show_progress)
+            rejects.append(spells.spell_rejects(rejected, table))
+            parts[table] = list(frame.loc[good].set_index("person_id", divisions=divisions).to_delayed())
+        if not rejects:
+            return parts, None
+        return parts, spells.sorted_rejects(pd.concat(rejects, ignore_index=True))
 
     def _linked_rows(
         self, people_src: national.TableSource, events_src: national.TableSource, linked_ids: np.ndarray
@@ -386,6 +442,46 @@ class RecordsEvaluation(Evaluation):
         events = events.sort_values(["person_id", "offence_date", "outcome_date"], kind="mergesort")
         people = pool_pass.people_rows(people)
         return events.reset_index(drop=True), people
+
+    # -- the optional spell tables (employment, benefits)
+
+    def _open_spell_tables(self) -> dict[str, national.TableSource]:
+        """The spell tables the spec gives, opened and fingerprinted (used by the pass or not)."""
+        records = self.spec.data.national_records
+        assert records is not None
+        given: dict[str, national.TableSource] = {}
+        for table in spells.SPELL_CONTRACTS:
+            location = getattr(records, table)
+            if location is not None:
+                given[table] = spells.open_spell_table(table, location)
+                self.inputs[table] = fingerprint_files(given[table].files, cache=self._fingerprints())
+        return given
+
+    def _participant_tables(self) -> tuple[str, ...]:
+        return PARTICIPANT_TABLES + tuple(LINKED_SPELLS_PREFIX + table for table in self.spell_sources)
+
+    def _linked_spells(self, linked_ids: np.ndarray) -> dict[str, pd.DataFrame]:
+        """The linked people's valid spells, read with a pushed-down person_id filter."""
+        return {table: spells.valid_spells(spells.read_spells(source, person_ids=linked_ids))
+                for table, source in self.spell_sources.items()}
+
+    @staticmethod
+    def _spell_rejects_of(result: pool_pass.BlockResult) -> pd.DataFrame:
+        if result.spell_rejects is not None:
+            return result.spell_rejects
+        return pd.DataFrame({"table": pd.array([], dtype="string"), "person_id": pd.array([], dtype="Int64"),
+                             "reason": pd.array([], dtype="string")})
+
+    def _reject_spells(self) -> None:
+        rejects = self.spell_reject_rows
+        if rejects is None:
+            return
+        for table in self.spell_sources:
+            rows = rejects.loc[(rejects["table"] == table).to_numpy(dtype=bool)]
+            self.reject(table, rows)
+            if len(rows):
+                self.warnings.append(f"{len(rows)} rows of the {table} table break the data contract and were "
+                                     "left out (see rejects.csv)")
 
     def _link(
         self, rows: pd.DataFrame, people_src: national.TableSource
@@ -425,6 +521,9 @@ class RecordsEvaluation(Evaluation):
             "people": self.inputs["people"]["sha256"],
             "events": self.inputs["events"]["sha256"],
             "definitions": definitions.as_key(),
+            # only when read: a run without employment measures keeps its entry whatever the table holds
+            **({"spells": {table: self.inputs[table]["sha256"] for table in sorted(self.spell_sources)}}
+               if self.spell_sources else {}),
         })
 
     def _check_records_reach(self, events_src: national.TableSource) -> None:
