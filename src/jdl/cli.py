@@ -122,11 +122,13 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         raise JdlUserError.single("--people", "too few people for a national record set", value=args.people,
                                   allowed="1000 or more")
     started = time.perf_counter()
-    summary = generate(args.people, Path(args.out), seed=args.seed,
+    summary = generate(args.people, Path(args.out), seed=args.seed, employment=not args.no_employment,
                        on_progress=None if args.quiet else (lambda m: console.print(f"[dim]{m}[/dim]")))
     cohorts = ", ".join(f"{c.name} {c.rows:,} rows" for c in summary.cohorts)
+    spells = ("" if args.no_employment else
+              f", {summary.employment_rows:,} employment and {summary.benefits_rows:,} benefit spells")
     stdout.print(f"wrote synthetic records to {args.out} in {time.perf_counter() - started:.1f} s: "
-                 f"{summary.people:,} people, {summary.events:,} events; cohorts: {cohorts}; "
+                 f"{summary.people:,} people, {summary.events:,} events{spells}; cohorts: {cohorts}; "
                  f"planted truth in {summary.truth_path}")
     return 0
 
@@ -252,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--out", required=True)
     synth.add_argument("--seed", type=int, default=2013)
     synth.add_argument("--quiet", action="store_true")
+    synth.add_argument("--no-employment", action="store_true",
+                       help="skip the optional employment and benefits tables")
     synth.set_defaults(func=_cmd_synth)
 
     reproduce = verbs.add_parser(

@@ -13,16 +13,18 @@ import pandas as pd
 from jdl.errors import JdlUserError
 from jdl.synth import params as P
 from jdl.synth.cohort_files import UNUSABLE_KINDS, build_cohort_file
+from jdl.synth.employment import PlantedParticipants, simulate_employment
 from jdl.synth.outcomes import first_index_in_period
 from jdl.synth.participants import choose_participants, treated_keep_mask
 from jdl.synth.population import simulate_records
 from jdl.synth.truth import (
     cohort_effects,
+    employment_effects,
     participants_frame,
     pool_base_rates,
     potential_reoffences,
 )
-from jdl.synth.writer import write_json, write_partitions
+from jdl.synth.writer import write_json, write_partitions, write_spell_partitions
 
 MIN_PEOPLE = 2_000
 
@@ -49,6 +51,10 @@ class SynthSummary:
     truth_path: pathlib.Path
     participants_path: pathlib.Path
     seconds: float
+    employment_files: tuple[pathlib.Path, ...] = ()
+    benefits_files: tuple[pathlib.Path, ...] = ()
+    employment_rows: int = 0
+    benefits_rows: int = 0
 
     @property
     def cohort_rows(self) -> dict[str, int]:
@@ -62,8 +68,14 @@ def generate(
     *,
     on_progress: Callable[[str], None] | None = None,
     parameters: P.SynthParameters | None = None,
+    employment: bool = True,
 ) -> SynthSummary:
-    """Write synthetic national records, example cohorts and truth.json under `out_dir`."""
+    """Write synthetic national records, example cohorts and truth.json under `out_dir`.
+
+    `employment` also writes the optional employment and benefits tables (national/employment,
+    national/benefits) with a planted effect on the one-year employment rate; they come from a
+    random stream of their own, so the other files are the same with or without them.
+    """
     if people < MIN_PEOPLE:
         raise JdlUserError.single(
             "jdl synth --people",
@@ -92,6 +104,19 @@ def generate(
 
     people_files, events_files = write_partitions(out_dir, population, recorded, p.people_per_file)
     report(f"wrote {len(people_files)} people and events partitions")
+    spells = None
+    employment_files: list[pathlib.Path] = []
+    benefits_files: list[pathlib.Path] = []
+    if employment:
+        planted = PlantedParticipants(
+            person=np.concatenate([group.person for group in groups]),
+            index_date=np.concatenate([index.index_date[group.index_position] for group in groups]),
+        )
+        spells = simulate_employment(np.random.default_rng([seed, 1]), population.date_of_birth, y0, planted, p)
+        employment_files = write_spell_partitions(out_dir, "employment", spells.employment, people,
+                                                  p.people_per_file)
+        benefits_files = write_spell_partitions(out_dir, "benefits", spells.benefits, people, p.people_per_file)
+        report(f"wrote {len(spells.employment):,} employment and {len(spells.benefits):,} benefit spells")
 
     cohort_dir = out_dir / "cohorts"
     cohort_dir.mkdir(parents=True, exist_ok=True)
@@ -130,6 +155,10 @@ def generate(
                 untreated, treated, recorded, recorded_index, group, all_participants, people
             ),
         }
+        if spells is not None:
+            cohort_truth[plan.name]["employment"] = employment_effects(
+                spells, group.person, index.index_date[group.index_position]
+            )
         report(f"wrote cohort {plan.name}: {len(cohort.frame)} rows")
     participants_path = out_dir / "truth_participants.csv"
     pd.concat(answer_key, ignore_index=True).to_csv(participants_path, index=False)
@@ -158,6 +187,11 @@ def generate(
                 "true_effect": "sample ATT over planted participants: Y(1) minus Y(0) from the same "
                 "event stream (common random numbers); Y(1) keeps each offence after the index date "
                 "with probability effect_multiplier",
+                "employment": "employment_rate: any employment spell overlapping index < day <= "
+                "index + 1y (a blank end_date is ongoing); benefit_rate: the same for out-of-work "
+                "benefit spells; true_effect_*: sample ATT over planted participants, Y(1) minus Y(0) "
+                "with common random numbers: a participant out of work all that year in Y(0) finds a "
+                "job in it in Y(1) with probability employment_effect_share",
                 "naive_difference": "participants' recorded rate minus the rate of everyone else "
                 "with an index event in the period (first such event); the pool includes the other "
                 "cohorts' participants (treated in the records), as the pipeline's would; see "
@@ -185,6 +219,10 @@ def generate(
         truth_path=truth_path,
         participants_path=participants_path,
         seconds=seconds,
+        employment_files=tuple(employment_files),
+        benefits_files=tuple(benefits_files),
+        employment_rows=0 if spells is None else len(spells.employment),
+        benefits_rows=0 if spells is None else len(spells.benefits),
     )
 
 

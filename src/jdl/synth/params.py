@@ -135,6 +135,24 @@ class SynthParameters:
     # Planted effect: each offence after the index date survives with this probability.
     effect_multiplier: float = 0.6
 
+    # Employment and benefit spells (jdl.synth.employment): employability = intercept
+    # - log_offences x log(1 + proven offences) - custody x (ever in custody) + personal noise;
+    # job and out-of-work durations are lognormal around medians scaled by exp(+/- score / 2).
+    employment_records_from: dt.date = dt.date(2010, 1, 1)
+    employment_intercept: float = 0.6
+    employment_log_offences: float = 0.45
+    employment_custody: float = 0.7
+    employment_person_sd: float = 0.8
+    employment_job_median_days: int = 420
+    employment_gap_median_days: int = 240
+    employment_duration_sigma: float = 0.9
+    benefit_claim_share: float = 0.7
+    benefit_delay_days: int = 45
+    other_benefit_share: float = 0.12
+    # Planted employment effect: a participant out of work all year after the index date finds a
+    # job in that year with this probability (common random numbers, as for reoffending).
+    employment_effect_share: float = 0.12
+
     # Selection into the programmes (log-odds weights on observed covariates only).
     selection_age_under_21: float = 0.7
     selection_age_21_to_25: float = 0.35

@@ -7,6 +7,7 @@ import pandas as pd
 
 from jdl.synth import params as P
 from jdl.synth.careers import Events
+from jdl.synth.employment import OUT_OF_WORK, EmploymentRecords, Spells, days_covered
 from jdl.synth.outcomes import IndexEvents, proven_reoffences
 from jdl.synth.participants import Participants
 
@@ -102,6 +103,36 @@ def participants_frame(
             "reoffences_y1": treated,
         }
     )
+
+
+def employment_effects(records: EmploymentRecords, person: np.ndarray, index_date: np.ndarray) -> dict[str, object]:
+    """One-year employment and out-of-work benefit outcomes of one cohort's planted participants.
+
+    Y(0) and Y(1) are the spells without and with the programme; the sample ATT is their mean
+    difference over the planted participants (common random numbers).
+    """
+    first, last = index_date + 1, P.add_months(index_date, 12)
+
+    def covered(spells: Spells) -> np.ndarray:
+        return days_covered(spells, person, first, last)
+
+    def out_of_work(spells: Spells) -> Spells:
+        return spells.take(np.flatnonzero(spells.kind == OUT_OF_WORK))
+
+    jobs_y0, jobs_y1 = covered(records.employment_y0), covered(records.employment)
+    benefit_y0 = covered(out_of_work(records.benefits_y0))
+    benefit_y1 = covered(out_of_work(records.benefits))
+    return {
+        "employment_rate_y0": _round(np.mean(jobs_y0 > 0)),
+        "employment_rate_y1": _round(np.mean(jobs_y1 > 0)),
+        "true_effect_employment_rate": _round(np.mean((jobs_y1 > 0).astype(float) - (jobs_y0 > 0))),
+        "days_employed_y0": _round(jobs_y0.mean()),
+        "true_effect_days_employed": _round(np.mean(jobs_y1 - jobs_y0)),
+        "benefit_rate_y0": _round(np.mean(benefit_y0 > 0)),
+        "true_effect_benefit_rate": _round(np.mean((benefit_y1 > 0).astype(float) - (benefit_y0 > 0))),
+        "days_on_out_of_work_benefit_y0": _round(benefit_y0.mean()),
+        "true_effect_days_on_out_of_work_benefit": _round(np.mean(benefit_y1 - benefit_y0)),
+    }
 
 
 def _iso(days: np.ndarray) -> list[str]:

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 from jdl.synth import names
 from jdl.synth import params as P
 from jdl.synth.careers import Events
+from jdl.synth.employment import BENEFIT_TYPES, ONGOING, Spells
 from jdl.synth.population import FORENAMES, PNC_CHECK_LETTERS, People, pnc_check_letter
 
 PEOPLE_SCHEMA = pa.schema(
@@ -38,6 +39,18 @@ EVENTS_SCHEMA = pa.schema(
         ("disposal", pa.string()),
         ("sentence_days", pa.int32()),
         ("release_date", pa.date32()),
+    ]
+)
+
+EMPLOYMENT_SCHEMA = pa.schema(
+    [("person_id", pa.int64()), ("start_date", pa.date32()), ("end_date", pa.date32())]
+)
+BENEFITS_SCHEMA = pa.schema(
+    [
+        ("person_id", pa.int64()),
+        ("benefit_type", pa.string()),
+        ("start_date", pa.date32()),
+        ("end_date", pa.date32()),
     ]
 )
 
@@ -118,6 +131,33 @@ def write_partitions(
         people_paths.append(people_dir / name)
         events_paths.append(events_dir / name)
     return people_paths, events_paths
+
+
+def spells_table(spells: Spells, benefits: bool) -> pa.Table:
+    """Spells in the employment or benefits contract; an open spell has a blank end_date."""
+    columns = [pa.array(spells.person + 1)]
+    if benefits:
+        columns.append(_decode(spells.kind, BENEFIT_TYPES))
+    ongoing = spells.end == ONGOING
+    columns += [_dates(spells.start), _dates(np.where(ongoing, 0, spells.end), ongoing)]
+    return pa.Table.from_arrays(columns, schema=BENEFITS_SCHEMA if benefits else EMPLOYMENT_SCHEMA)
+
+
+def write_spell_partitions(
+    out_dir: pathlib.Path, table: str, spells: Spells, people: int, people_per_file: int
+) -> list[pathlib.Path]:
+    """Parquet parts in the people table's person_id ranges (so the block pass reads them aligned)."""
+    folder = out_dir / "national" / table
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("part-*.parquet"):
+        stale.unlink()
+    paths: list[pathlib.Path] = []
+    for part, first in enumerate(range(0, people, people_per_file)):
+        lo, hi = np.searchsorted(spells.person, [first, min(first + people_per_file, people)], side="left")
+        path = folder / f"part-{part:05d}.parquet"
+        pq.write_table(spells_table(spells.take(np.arange(lo, hi)), benefits=table == "benefits"), path)
+        paths.append(path)
+    return paths
 
 
 def write_json(path: pathlib.Path, payload: dict[str, object]) -> None:
