@@ -297,7 +297,7 @@ def build_view(results: Mapping[str, Any]) -> ReportView:
         + _parameter_items(method.get("propensity") or {}, PROPENSITY_LABELS),
         estimator=_parameter_items(method.get("estimator") or {}, ESTIMATOR_LABELS),
         covariates=tuple(str(c) for c in method.get("covariates") or []),
-        caveats=wording.CAVEATS,
+        caveats=wording.caveats_for(measures),
         warnings=tuple(str(w) for w in results.get("warnings") or []),
     )
 

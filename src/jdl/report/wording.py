@@ -109,6 +109,10 @@ MEASURE_SUBJECTS: dict[str, str] = {
     "first_reoffence_indictable": "the rate of first proven reoffences that were indictable",
     "first_reoffence_either_way": "the rate of first proven reoffences that were triable either way",
     "first_reoffence_summary": "the rate of first proven reoffences that were summary offences",
+    "employment_rate": "the proportion employed at any point in the {period} period",
+    "days_employed": "the average number of days employed in the {period} period",
+    "benefit_rate": "the proportion on an out-of-work benefit at any point in the {period} period",
+    "days_on_out_of_work_benefit": "the average number of days on an out-of-work benefit in the {period} period",
 }
 # Added to a subject that does not name its period, when results have several follow-up windows.
 WINDOW_PHRASE = " over the {period} follow-up"
@@ -177,6 +181,28 @@ CAVEATS: tuple[str, ...] = (
     "percentage points, frequencies per 100 people to two decimal places and days to whole days. "
     "A result shown as * is not published, to protect the privacy of the people involved.",
 )
+
+# Measures from the optional employment (HMRC) and benefits (DWP) tables: when a report shows
+# any of them, the "proven reoffending only" caveat gives way to SPELL_CAVEATS.
+SPELL_MEASURES = ("employment_rate", "days_employed", "benefit_rate", "days_on_out_of_work_benefit")
+SPELL_CAVEATS: tuple[str, ...] = (
+    "The analysis measures proven reoffending, and employment and out-of-work benefits as recorded "
+    "in national employment (HMRC) and benefit (DWP) data. Those records do not show all work "
+    "(for example some self-employment and cash-in-hand work), and the analysis cannot say that the "
+    "programme caused any other outcomes, such as changes in housing or wellbeing, or show how the "
+    "programme had its effect.",
+    "Employment and benefit measures count a spell that overlaps the follow-up period (the day after "
+    "the index date to the end of the follow-up); days are counted once however many spells overlap.",
+)
+
+
+def caveats_for(measure_names: object) -> tuple[str, ...]:
+    """The caveats of a report showing these measures (keys of results["measures"])."""
+    names = set(measure_names) if isinstance(measure_names, Mapping | list | tuple | set) else set()
+    if not names & set(SPELL_MEASURES):
+        return CAVEATS
+    return (CAVEATS[0], *SPELL_CAVEATS, *CAVEATS[2:])
+
 
 _NUMBER_WORDS = (
     "zero",
