@@ -92,9 +92,11 @@ def simulate_employment(
     last_day = np.minimum(P.day_number(p.extraction_date), date_of_birth + int(67 * P.DAYS_PER_YEAR))
     jobs = _alternating_jobs(rng, score, first_day, last_day, p)
     jobs = _around_custody(jobs, events)
+    # a release after extraction would start the next job after it: not in the records yet
+    jobs = jobs.take(np.flatnonzero(jobs.start <= P.day_number(p.extraction_date)))
     benefits_y0 = Spells.concatenate([_out_of_work_spells(rng, jobs, score, first_day, last_day, p),
                                       _other_benefit_spells(rng, first_day, last_day, p)])
-    extra = _programme_jobs(rng, jobs, participants, p)
+    extra = _around_custody(_programme_jobs(rng, jobs, participants, p), events)
     employment = Spells.concatenate([jobs, extra])
     benefits = _cut_by_new_jobs(benefits_y0, extra)
     return EmploymentRecords(employment, benefits, jobs, benefits_y0)
@@ -142,25 +144,37 @@ def _empty() -> Spells:
 
 
 def _around_custody(jobs: Spells, events: Events) -> Spells:
-    """No job through a custodial term: it ends the day before sentencing and none starts before release."""
+    """No job through a custodial term: none starts before release, and a sentence ends a job the day before."""
     rows = np.flatnonzero(events.custody & (events.release > events.outcome))
+    if not rows.size or not len(jobs):
+        return jobs
     order = np.lexsort((events.outcome[rows], events.person[rows]))
     person, sentenced, released = events.person[rows][order], events.outcome[rows][order], events.release[rows][order]
+    # concurrent sentences overlap: what matters is the latest release of any term sentenced so far
+    free_from = _running_max_by(person, released) + 1
     width = np.int64(1) << 32
     keys = person * width + sentenced
-    # the last custodial term sentenced on or before the job's start: start after its release
-    before = np.searchsorted(keys, jobs.person * width + jobs.start, side="right") - 1
-    same = (before >= 0) & (person[np.maximum(before, 0)] == jobs.person)
-    inside = same & (released[np.maximum(before, 0)] >= jobs.start)
-    start = np.where(inside, released[np.maximum(before, 0)] + 1, jobs.start)
-    # the first term sentenced after the (new) start: the job ends the day before
+    start = jobs.start.copy()
+    for _ in range(20):  # each pass moves starts past the terms sentenced before them; few are needed
+        before = np.searchsorted(keys, jobs.person * width + start, side="right") - 1
+        at = np.maximum(before, 0)
+        inside = (before >= 0) & (person[at] == jobs.person) & (free_from[at] > start)
+        if not inside.any():
+            break
+        start = np.where(inside, free_from[at], start)
     after = np.searchsorted(keys, jobs.person * width + start, side="right")
-    valid = after < len(keys)
-    after_c = np.minimum(after, max(len(keys) - 1, 0))
-    cut = valid & (person[after_c] == jobs.person) & (sentenced[after_c] - 1 < jobs.end) if len(keys) else valid
-    end = np.where(cut, sentenced[after_c] - 1, jobs.end) if len(keys) else jobs.end
+    at = np.minimum(after, len(keys) - 1)
+    cut = (after < len(keys)) & (person[at] == jobs.person) & (sentenced[at] - 1 < jobs.end)
+    end = np.where(cut, sentenced[at] - 1, jobs.end)
     keep = start <= end
     return Spells(jobs.person[keep], start[keep], end[keep], jobs.kind[keep])
+
+
+def _running_max_by(group: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The running maximum of `values` within each run of equal, sorted `group` values."""
+    offset = np.int64(1) << 40
+    # groups are sorted: adding group x offset keeps each group's values above all earlier groups'
+    return np.maximum.accumulate(values + group * offset) - group * offset
 
 
 def _gaps(jobs: Spells, first_day: np.ndarray, last_day: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
