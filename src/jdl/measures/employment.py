@@ -101,9 +101,9 @@ class SpellContext:
     def look_back_window(self, window: Duration | None) -> tuple[np.ndarray, np.ndarray]:
         """Per person: the index date minus the window, and the day before the index date (inclusive)."""
         span = window or DEFAULT_LOOK_BACK
-        index = self.index_table["index_date"]
-        length = _day_numbers(span.add_to(index)) - self.index_days()
-        return self.index_days() - length, self.index_days() - 1
+        # calendar arithmetic backwards: a year before 10 Jan 2020 is 10 Jan 2019
+        start = Duration(-span.amount, span.unit).add_to(self.index_table["index_date"])
+        return _day_numbers(start), self.index_days() - 1
 
     def days_in(self, table: str, first: np.ndarray, last: np.ndarray) -> np.ndarray:
         """Days of each person's [first, last] covered by at least one spell (overlaps counted once)."""
