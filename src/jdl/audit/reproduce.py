@@ -334,7 +334,8 @@ def _spec_name(resolved: dict[str, Any]) -> str:
 def _has_relative_data_paths(resolved: dict[str, Any]) -> bool:
     data = resolved.get("data") or {}
     records = data.get("national_records") or {}
-    paths = [data.get("cohort"), data.get("table"), records.get("people"), records.get("events")]
+    paths = [data.get("cohort"), data.get("table"), records.get("people"), records.get("events"),
+             records.get("employment"), records.get("benefits")]
     return any(isinstance(p, str) and "://" not in p and not Path(p).is_absolute() for p in paths)
 
 
