@@ -228,6 +228,30 @@ def test_person_features_keep_the_spec_order_of_spell_and_offending_columns() ->
     assert out.to_numpy().tolist() == [[1, 1, 1, 0], [0, 0, 1, 1]]
 
 
+def test_spell_measures_are_computed_in_every_follow_up_window() -> None:
+    definitions = pool_pass.FeatureDefinitions(
+        period_from=dt.date(2019, 1, 1), period_to=dt.date(2020, 12, 31),
+        covariates=(("employed_at_index", None),),
+        measures=("employment_rate", "days_employed"),
+        follow_up=Duration(1, "y"), waiting_period=Duration(6, "m"), extra_windows=(Duration(2, "y"),),
+    )
+    index_table = _index_table([1, 2, 3, 4, 5, 6]).assign(index_outcome_date=INDEX)
+    history = pd.DataFrame({column: pd.Series(dtype=dtype) for column, dtype in (
+        ("person_id", "int64"), ("offence_date", "datetime64[ns]"), ("outcome_date", "datetime64[ns]"),
+        ("outcome_type", "string"), ("offence_group", "string"), ("severity", "string"),
+        ("disposal", "string"), ("sentence_days", "float64"), ("release_date", "datetime64[ns]"))})
+    people = pd.DataFrame({"person_id": pd.array([1, 2, 3, 4, 5, 6], dtype="int64")})
+    out = pool_pass.person_features(index_table, people, history, definitions,
+                                    {"employment": _spells(EMPLOYMENT_ROWS)})
+    assert out.columns.tolist() == ["employed_at_index", "employment_rate", "days_employed",
+                                    "employment_rate_2y", "days_employed_2y"]
+    # the second year (2021-01-11 to 2022-01-10, 365 days) adds person 1's and 4's ongoing
+    # spells in full and person 6, whose job starts the day after the first year
+    assert out["employment_rate"].tolist() == [1, 1, 1, 1, 0, 0]
+    assert out["employment_rate_2y"].tolist() == [1, 1, 1, 1, 0, 1]
+    assert out["days_employed_2y"].tolist() == [1 + 365, 1, 90, 366 + 365, 0, 365]
+
+
 # ---------------------------------------------------------------- the spec check
 
 

@@ -112,13 +112,20 @@ def person_features(
         covariates=tuple(c for c in definitions.covariates if c not in spell_covariates),
         measures=tuple(m for m in definitions.measures if m not in spell_measures),
     )
-    features = pd.concat([
-        _offending_features(index_table, people, history, offending),
-        measures_stage.compute_spell_features(
-            index_table, spell_rows or {}, covariates=spell_covariates, measures=spell_measures,
-            follow_up=definitions.follow_up,
-        ),
-    ], axis=1)
+    primary = definitions.windows[0]
+    spell_frames = []
+    for window in definitions.windows:
+        computed = measures_stage.compute_spell_features(
+            index_table, spell_rows or {}, covariates=spell_covariates if window == primary else (),
+            measures=spell_measures, follow_up=window,
+        )
+        outcome_names = {column.name for name in spell_measures
+                         for column in measures_stage.MEASURES[name].columns}
+        spell_frames.append(computed.rename(columns={
+            name: measures_stage.window_column_name(name, window, primary)
+            for name in computed.columns if name in outcome_names
+        }))
+    features = pd.concat([_offending_features(index_table, people, history, offending), *spell_frames], axis=1)
     return features[definitions.covariate_columns + [c.name for c in definitions.outcome_columns]]
 
 
