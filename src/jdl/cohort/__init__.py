@@ -5,6 +5,8 @@ from jdl.cohort.index_events import (
     INDEX_COLUMNS,
     candidate_index_rows,
     resolve_occasions,
+    sort_key,
+    stable_order,
 )
 from jdl.cohort.selection import (
     INDEX_RULES,
@@ -27,5 +29,7 @@ __all__ = [
     "eligibility_reasons",
     "get_index_rule",
     "resolve_occasions",
+    "sort_key",
+    "stable_order",
     "whole_years_between",
 ]

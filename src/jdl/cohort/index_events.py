@@ -15,6 +15,8 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 PROVEN_OUTCOMES = ("court_conviction", "caution")
 DISPOSAL_ORDER = ("custody", "suspended", "community", "fine", "discharge", "caution")
@@ -44,8 +46,10 @@ EVENT_COLUMNS_FOR_INDEX = (
 
 
 def _rank(values: pd.Series, order: tuple[str, ...]) -> np.ndarray:
-    lookup = {name: rank for rank, name in enumerate(order)}
-    return values.map(lookup).fillna(len(order)).to_numpy(dtype=np.int64)
+    """Each value's place in `order` (len(order) for anything else, missing included)."""
+    text = pa.array(values.astype("string"))
+    places = pc.index_in(text, value_set=pa.array(order, type=text.type))
+    return places.fill_null(len(order)).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def candidate_index_rows(events: pd.DataFrame, period_from: dt.date, period_to: dt.date) -> pd.DataFrame:
@@ -67,46 +71,93 @@ def candidate_index_rows(events: pd.DataFrame, period_from: dt.date, period_to: 
 
 
 def resolve_occasions(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per (person, outcome date) occasion with its index date and index offence."""
+    """One row per (person, outcome date) occasion with its index date and index offence.
+
+    The occasion's lead row is its first by disposal rank, severity rank, longest
+    sentence, offence date and offence group (a stable sort: ties keep row order).
+    """
     if rows.empty:
         return pd.DataFrame({c: pd.Series(dtype=_dtype(c)) for c in INDEX_COLUMNS})
-    frame = rows.assign(
-        _disposal_rank=_rank(rows["disposal"], DISPOSAL_ORDER),
-        _severity_rank=_rank(rows["severity"], SEVERITY_ORDER),
-        _sentence=rows["sentence_days"].fillna(0.0),
-        _group=rows["offence_group"].fillna(""),
-    )
-    frame = frame.sort_values(
-        ["person_id", "outcome_date", "_disposal_rank", "_severity_rank", "_sentence", "offence_date", "_group"],
-        ascending=[True, True, True, True, False, True, True],
-        kind="mergesort",
-    )
-    custody_release = (
-        frame.loc[frame["disposal"] == "custody"]
-        .groupby(["person_id", "outcome_date"], sort=False)["release_date"]
-        .max()
-    )
-    lead = frame.drop_duplicates(["person_id", "outcome_date"], keep="first")
-    lead = lead.set_index(["person_id", "outcome_date"])
-    release = custody_release.reindex(lead.index)
-    index_date = release.where(lead["disposal"] == "custody", lead.index.get_level_values("outcome_date"))
+    person = rows["person_id"].to_numpy(dtype=np.int64)
+    outcome = sort_key(rows["outcome_date"])
+    order = stable_order([outcome, person])
+    person_sorted, outcome_sorted = person[order], outcome[order]
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = (person_sorted[1:] != person_sorted[:-1]) | (outcome_sorted[1:] != outcome_sorted[:-1])
+    occasion = np.cumsum(starts) - 1
+    sizes = np.bincount(occasion)
+    disposal_rank = _rank(rows["disposal"], DISPOSAL_ORDER)
+    sentence = rows["sentence_days"].fillna(0.0).to_numpy(dtype="float64")
+    group = rows["offence_group"].fillna("")
+
+    # the lead of a one-row occasion is that row; only shared occasions need the tie-breaking sort
+    lead = order[starts]
+    shared = sizes[occasion] > 1
+    if shared.any():
+        members = order[shared]
+        # codes in the order of the text, so sorting by them sorts by the text
+        group_codes, _ = pd.factorize(group.iloc[members], sort=True)
+        within = np.lexsort((group_codes, sort_key(rows["offence_date"].iloc[members]), -sentence[members],
+                             _rank(rows["severity"].iloc[members], SEVERITY_ORDER), disposal_rank[members],
+                             occasion[shared]))
+        ranked = members[within]
+        first = np.ones(len(ranked), dtype=bool)
+        member_occasion = occasion[shared][within]
+        first[1:] = member_occasion[1:] != member_occasion[:-1]
+        lead[member_occasion[first]] = ranked[first]
+
+    # the latest release of the occasion's custodial sentences
+    release = rows["release_date"].to_numpy(dtype="datetime64[ns]").view(np.int64)[order]
+    custodial = (disposal_rank[order] == 0) & (release != NAT)
+    latest = np.full(len(lead), NAT, dtype=np.int64)
+    np.maximum.at(latest, occasion[custodial], release[custodial])
+    outcome_dates = rows["outcome_date"].to_numpy(dtype="datetime64[ns]")[lead]
+    index_date = np.where(disposal_rank[lead] == 0, latest.view("datetime64[ns]"), outcome_dates)
+
     occasions = pd.DataFrame(
         {
-            "person_id": lead.index.get_level_values("person_id").astype("int64"),
-            "index_date": pd.to_datetime(index_date.to_numpy()).astype("datetime64[ns]"),
-            "index_outcome_date": lead.index.get_level_values("outcome_date").astype("datetime64[ns]"),
-            "index_offence_group": lead["_group"].to_numpy(),
-            "index_severity": lead["severity"].to_numpy(),
-            "index_disposal": lead["disposal"].to_numpy(),
-            "index_sentence_days": lead["_sentence"].to_numpy(dtype="float64"),
+            "person_id": person_sorted[starts],
+            "index_date": index_date.astype("datetime64[ns]"),
+            "index_outcome_date": outcome_dates,
+            "index_offence_group": _text(group, lead),
+            "index_severity": _text(rows["severity"], lead),
+            "index_disposal": _text(rows["disposal"], lead),
+            "index_sentence_days": sentence[lead],
         }
     )
-    occasions["index_offence_group"] = occasions["index_offence_group"].astype("string")
-    occasions["index_severity"] = occasions["index_severity"].astype("string")
-    occasions["index_disposal"] = occasions["index_disposal"].astype("string")
-    return occasions.sort_values(["person_id", "index_date", "index_outcome_date"], kind="mergesort").reset_index(
-        drop=True
-    )
+    # occasions are in (person, outcome date) order; put them in (person, index date) order
+    final = stable_order([occasions["index_outcome_date"].to_numpy().view(np.int64),
+                           sort_key(occasions["index_date"]), occasions["person_id"].to_numpy()])
+    if (final != np.arange(len(final))).any():
+        occasions = occasions.iloc[final]
+    return occasions.reset_index(drop=True)
+
+
+def _text(values: pd.Series, rows: np.ndarray) -> pd.Series:
+    return values.take(rows).astype("string").reset_index(drop=True)
+
+
+def stable_order(keys: list[np.ndarray]) -> np.ndarray:
+    """np.lexsort(keys) (last key most significant), skipping the sort when rows are already in order."""
+    size = len(keys[0])
+    in_order = np.ones(max(size - 1, 0), dtype=bool)
+    undecided = np.ones(max(size - 1, 0), dtype=bool)
+    for key in reversed(keys):
+        before, after = key[:-1], key[1:]
+        in_order &= ~undecided | (before <= after)
+        undecided &= before == after
+    if in_order.all():
+        return np.arange(size)
+    return np.lexsort(keys)
+
+
+NAT = np.iinfo(np.int64).min
+
+
+def sort_key(dates: pd.Series) -> np.ndarray:
+    """Dates as int64 that sort as pandas sorts them (missing last)."""
+    values = dates.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    return np.where(values == NAT, np.iinfo(np.int64).max, values)
 
 
 def _dtype(column: str) -> str:

@@ -92,11 +92,16 @@ def person_features(
 
 def proven_history(events: pd.DataFrame, person_ids: np.ndarray) -> pd.DataFrame:
     """Proven events of these people, in the order window aggregates expect."""
-    keep = events["person_id"].isin(person_ids) & events["outcome_type"].isin(PROVEN)
+    keep = events["person_id"].isin(person_ids).to_numpy(dtype=bool) & events["outcome_type"].isin(
+        PROVEN).to_numpy(dtype=bool)
     history = events.loc[keep, HISTORY_COLUMNS]
-    return history.sort_values(["person_id", "offence_date", "outcome_date"], kind="mergesort").reset_index(
-        drop=True
-    )
+    # a stable sort by person, offence date, outcome date (missing dates last); records usually come in order
+    order = cohort_stage.stable_order([cohort_stage.sort_key(history["outcome_date"]),
+                                       cohort_stage.sort_key(history["offence_date"]),
+                                       history["person_id"].to_numpy(dtype=np.int64)])
+    if len(order) and (order != np.arange(len(order))).any():
+        history = history.iloc[order]
+    return history.reset_index(drop=True)
 
 
 def people_rows(people: pd.DataFrame) -> pd.DataFrame:
@@ -113,7 +118,7 @@ def block_features(
     event_rejects = events.loc[rejected, ["person_id", national.REJECT_COLUMN]].rename(
         columns={national.REJECT_COLUMN: "reason"}
     )
-    valid = events.loc[~rejected, EVENT_COLUMNS]
+    valid = events.loc[~rejected, EVENT_COLUMNS] if rejected.any() else events[EVENT_COLUMNS]
     records_end = valid["outcome_date"].max() if len(valid) else None
     rows = cohort_stage.candidate_index_rows(valid, definitions.period_from, definitions.period_to)
     occasions = cohort_stage.resolve_occasions(rows)
