@@ -31,6 +31,8 @@ from jdl.errors import JdlUserError
 from jdl.sources.layout import Fragment, parquet_fragments
 
 REJECT_COLUMN = "_reject_reason"
+# Text columns of few distinct values, read from Parquet as dictionaries.
+DICTIONARY_TEXT = ("offence_group", "region")
 
 OUTCOME_TYPES = ("court_conviction", "caution", "pnd")
 SEVERITIES = ("indictable", "either_way", "summary")
@@ -171,7 +173,9 @@ class TableSource:
         wanted = self._check_columns(columns)
         pushed = False
         if fragment.fmt == "parquet":
-            table, pushed = _scan_parquet(fragment, wanted, person_ids)
+            # columns with few distinct values are read as dictionaries: each value is checked once
+            dictionary = [c for c in wanted if c in self.contract.categories or c in DICTIONARY_TEXT]
+            table, pushed = _scan_parquet(fragment, wanted, person_ids, dictionary)
         else:
             frame = pd.read_csv(_local_or_url(fragment.path), usecols=wanted, dtype=str, encoding="utf-8-sig")
             table = pa.Table.from_pandas(frame[wanted], preserve_index=False)
@@ -251,7 +255,7 @@ def _csv_rows_estimate(path: str) -> int:
 
 
 def _scan_parquet(
-    fragment: Fragment, columns: list[str], person_ids: np.ndarray | None
+    fragment: Fragment, columns: list[str], person_ids: np.ndarray | None, dictionary: Sequence[str] = ()
 ) -> tuple[pa.Table, bool]:
     """The fragment's columns, and whether the person_id filter was pushed into the scan."""
     if _is_url(fragment.path):
@@ -261,7 +265,8 @@ def _scan_parquet(
         arrow_fs: pafs.FileSystem = PyFileSystem(FSSpecHandler(filesystem))
     else:
         arrow_fs, inner = pafs.LocalFileSystem(), _local_or_url(fragment.path)
-    piece = ds.ParquetFileFormat().make_fragment(inner, filesystem=arrow_fs)
+    options = ds.ParquetReadOptions(dictionary_columns=list(dictionary)) if dictionary else None
+    piece = ds.ParquetFileFormat(read_options=options).make_fragment(inner, filesystem=arrow_fs)
     if fragment.row_groups is not None:
         piece = piece.subset(row_group_ids=list(fragment.row_groups))
     row_filter = None
@@ -297,9 +302,28 @@ def _to_pandas(column: pa.ChunkedArray) -> pd.Series:
 
 def _strings(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """A column as trimmed text (what pandas' astype("string").str.strip() gives)."""
+    if pa.types.is_dictionary(column.type) and _is_text(column.type.value_type):
+        encoded = _dictionary(column)
+        return pa.chunked_array([pc.take(_trimmed(encoded.dictionary), encoded.indices)])
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         column = pc.cast(column, pa.string())
     return pc.utf8_trim_whitespace(column.cast(pa.string()))
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _trimmed(values: pa.Array) -> pa.Array:
+    return pc.utf8_trim_whitespace(values.cast(pa.string()))
+
+
+def _dictionary(column: pa.ChunkedArray) -> pa.DictionaryArray:
+    """A dictionary-typed column as one array over one dictionary."""
+    combined = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    if len(combined) == 0 and not isinstance(combined, pa.DictionaryArray):
+        return pa.DictionaryArray.from_arrays(pa.array([], pa.int32()), pa.array([], pa.string()))
+    return combined
 
 
 def _blank(values: pd.Series) -> np.ndarray:
@@ -313,7 +337,7 @@ def _blank(values: pd.Series) -> np.ndarray:
 
 def _blank_arrow(column: pa.ChunkedArray) -> np.ndarray:
     missing = column.is_null().to_numpy(zero_copy_only=False)
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+    if _is_text(column.type):
         empty = pc.equal(pc.utf8_trim_whitespace(column), "").fill_null(True)
         missing |= empty.to_numpy(zero_copy_only=False)
     return np.asarray(missing, dtype=bool)
@@ -336,20 +360,33 @@ def _as_dates(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return converted, bad
 
 
-def _canonical_codes(column: pa.ChunkedArray, allowed: tuple[str, ...], name: str) -> pa.Array:
-    """Canonical spellings of a categorical column, normalising each distinct value once."""
+def _canonical_codes(column: pa.ChunkedArray, allowed: tuple[str, ...], name: str) -> tuple[pa.Array, np.ndarray]:
+    """Canonical spellings of a categorical column, and its blank cells (missing or empty text).
+
+    Each distinct value is normalised and checked once, on the column's dictionary.
+    """
     canonical = {a.lower(): a for a in allowed}
     if name == "sex":
         canonical.update({"male": "M", "female": "F"})
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+    if pa.types.is_dictionary(column.type) and _is_text(column.type.value_type):
+        encoded = _dictionary(column)
+    elif _is_text(column.type):
+        encoded = pc.dictionary_encode(column.cast(pa.string())).combine_chunks()
+    else:
+        absent = _blank_arrow(column)
         try:
-            column = pc.cast(column, pa.string())
+            text = pc.cast(column, pa.string())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return pa.nulls(len(column), pa.string())
-    encoded = pc.dictionary_encode(column.cast(pa.string())).combine_chunks()
-    uniques = encoded.dictionary.to_pylist()
+            return pa.nulls(len(column), pa.string()), absent
+        encoded = pc.dictionary_encode(text).combine_chunks()
+    values = encoded.dictionary.cast(pa.string())
+    uniques = values.to_pylist()
     mapped = [canonical.get(str(u).strip().lower().replace(" ", "_").replace("-", "_")) for u in uniques]
-    return pc.take(pa.array(mapped, pa.string()), encoded.indices)
+    if not pa.types.is_dictionary(column.type) and not _is_text(column.type):
+        return pc.take(pa.array(mapped, pa.string()), encoded.indices), absent
+    blank = pc.take(pc.equal(pc.utf8_trim_whitespace(values), ""), encoded.indices).fill_null(True)
+    absent = np.asarray(blank.to_numpy(zero_copy_only=False), dtype=bool)
+    return pc.take(pa.array(mapped, pa.string()), encoded.indices), absent
 
 
 class _Reasons:
@@ -418,8 +455,7 @@ def normalise_table(table: pa.Table, contract: TableContract, columns: Sequence[
             out[column] = days
         elif column in contract.categories:
             allowed = contract.categories[column]
-            text = _canonical_codes(raw, allowed, column)
-            absent = _blank_arrow(raw)
+            text, absent = _canonical_codes(raw, allowed, column)
             unmapped = text.is_null().to_numpy(zero_copy_only=False)
             reasons.flag(unmapped & ~absent, f"{column} is not one of {', '.join(allowed)}")
             if column not in contract.nullable:
