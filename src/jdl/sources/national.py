@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import glob
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -183,6 +183,30 @@ class TableSource:
         if person_ids is not None and not pushed:
             normalised = normalised.loc[normalised["person_id"].isin(person_ids)].reset_index(drop=True)
         return normalised
+
+    def read_fragment_selected(
+        self, fragment: Fragment, columns: Sequence[str], key_columns: Sequence[str],
+        select: Callable[[pd.DataFrame], np.ndarray],
+    ) -> pd.DataFrame:
+        """`read_fragment(fragment, columns)` restricted to the rows `select` keeps.
+
+        `select` sees only `key_columns` (normalised, with the reject column of
+        those columns); the other columns are normalised for the kept rows alone,
+        which saves converting, say, ten million names to keep a few thousand.
+        A row's values and reject reason depend on that row alone, so the result
+        is the same rows as filtering the whole fragment whenever the reject
+        reasons come from `key_columns` (the caller's contract).
+        """
+        wanted = self._check_columns(columns)
+        keys = self._check_columns(key_columns)
+        if fragment.fmt == "parquet":
+            dictionary = [c for c in wanted if c in self.contract.categories or c in DICTIONARY_TEXT]
+            table, _ = _scan_parquet(fragment, wanted, None, dictionary)
+        else:
+            frame = pd.read_csv(_local_or_url(fragment.path), usecols=wanted, dtype=str, encoding="utf-8-sig")
+            table = pa.Table.from_pandas(frame[wanted], preserve_index=False)
+        keep = np.asarray(select(normalise_table(table.select(keys), self.contract, keys)), dtype=bool)
+        return normalise_table(table.filter(pa.array(keep)), self.contract, wanted)
 
     def read(self, columns: Sequence[str]) -> dd.DataFrame:
         """Lazily read `columns` (plus nothing else), normalised to the contract's dtypes."""
