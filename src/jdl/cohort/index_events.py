@@ -47,6 +47,10 @@ EVENT_COLUMNS_FOR_INDEX = (
 
 def _rank(values: pd.Series, order: tuple[str, ...]) -> np.ndarray:
     """Each value's place in `order` (len(order) for anything else, missing included)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        # one place per category; code -1 (missing) takes the last entry
+        places = [order.index(c) if c in order else len(order) for c in values.cat.categories]
+        return np.array([*places, len(order)], dtype=np.int64)[values.cat.codes.to_numpy()]
     text = pa.array(values.astype("string"))
     places = pc.index_in(text, value_set=pa.array(order, type=text.type))
     return places.fill_null(len(order)).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -88,7 +92,6 @@ def resolve_occasions(rows: pd.DataFrame) -> pd.DataFrame:
     sizes = np.bincount(occasion)
     disposal_rank = _rank(rows["disposal"], DISPOSAL_ORDER)
     sentence = rows["sentence_days"].fillna(0.0).to_numpy(dtype="float64")
-    group = rows["offence_group"].fillna("")
 
     # the lead of a one-row occasion is that row; only shared occasions need the tie-breaking sort
     lead = order[starts]
@@ -96,7 +99,7 @@ def resolve_occasions(rows: pd.DataFrame) -> pd.DataFrame:
     if shared.any():
         members = order[shared]
         # codes in the order of the text, so sorting by them sorts by the text
-        group_codes, _ = pd.factorize(group.iloc[members], sort=True)
+        group_codes, _ = pd.factorize(_group(rows.iloc[members]), sort=True)
         within = np.lexsort((group_codes, sort_key(rows["offence_date"].iloc[members]), -sentence[members],
                              _rank(rows["severity"].iloc[members], SEVERITY_ORDER), disposal_rank[members],
                              occasion[shared]))
@@ -119,7 +122,7 @@ def resolve_occasions(rows: pd.DataFrame) -> pd.DataFrame:
             "person_id": person_sorted[starts],
             "index_date": index_date.astype("datetime64[ns]"),
             "index_outcome_date": outcome_dates,
-            "index_offence_group": _text(group, lead),
+            "index_offence_group": _group(rows.iloc[lead]).reset_index(drop=True),
             "index_severity": _text(rows["severity"], lead),
             "index_disposal": _text(rows["disposal"], lead),
             "index_sentence_days": sentence[lead],
@@ -131,6 +134,11 @@ def resolve_occasions(rows: pd.DataFrame) -> pd.DataFrame:
     if (final != np.arange(len(final))).any():
         occasions = occasions.iloc[final]
     return occasions.reset_index(drop=True)
+
+
+def _group(rows: pd.DataFrame) -> pd.Series:
+    """The offence group as text, "" when missing."""
+    return rows["offence_group"].astype("string").fillna("")
 
 
 def _text(values: pd.Series, rows: np.ndarray) -> pd.Series:

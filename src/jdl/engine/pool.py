@@ -135,12 +135,18 @@ def block_features(
     )
     pool = pd.concat([facts.reset_index(drop=True), features.reset_index(drop=True)], axis=1)
     return BlockResult(
-        pool=pool,
-        linked_events=proven_history(valid, linked_ids),
-        linked_people=persons.loc[persons["person_id"].isin(linked_ids)].reset_index(drop=True),
+        pool=_as_text(pool),
+        linked_events=_as_text(proven_history(valid, linked_ids)),
+        linked_people=_as_text(persons.loc[persons["person_id"].isin(linked_ids)].reset_index(drop=True)),
         event_rejects=event_rejects.sort_values(["person_id", "reason"], kind="mergesort").reset_index(drop=True),
         records_end=None if records_end is None or pd.isna(records_end) else pd.Timestamp(records_end),
     )
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Categorical columns (how a block reads text of few values) back to the string dtype results use."""
+    categorical = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    return frame.astype(dict.fromkeys(categorical, "string")) if categorical else frame
 
 
 @dataclass(frozen=True)
@@ -152,8 +158,10 @@ class BlockTask:
     definitions: FeatureDefinitions
 
     def __call__(self, block: Block, linked_ids: np.ndarray) -> BlockResult:
-        events = _concat([self.events_source.read_fragment(f, EVENT_COLUMNS) for f in _file_order(block.events)])
-        people = _concat([self.people_source.read_fragment(f, PEOPLE_STATIC_COLUMNS)
+        # text columns of few values arrive as categoricals: cheap to filter and reorder
+        events = _concat([self.events_source.read_fragment(f, EVENT_COLUMNS, categorical=True)
+                          for f in _file_order(block.events)])
+        people = _concat([self.people_source.read_fragment(f, PEOPLE_STATIC_COLUMNS, categorical=True)
                           for f in _file_order(block.people)])
         return block_features(
             self.events_source.empty(EVENT_COLUMNS) if events is None else events,

@@ -162,7 +162,8 @@ class TableSource:
         return [Fragment(path, "csv", rows=_csv_rows_estimate(path)) for path in self.files]
 
     def read_fragment(
-        self, fragment: Fragment, columns: Sequence[str], person_ids: np.ndarray | None = None
+        self, fragment: Fragment, columns: Sequence[str], person_ids: np.ndarray | None = None,
+        *, categorical: bool = False,
     ) -> pd.DataFrame:
         """One fragment's `columns`, normalised, with the reject column.
 
@@ -179,7 +180,7 @@ class TableSource:
         else:
             frame = pd.read_csv(_local_or_url(fragment.path), usecols=wanted, dtype=str, encoding="utf-8-sig")
             table = pa.Table.from_pandas(frame[wanted], preserve_index=False)
-        normalised = normalise_table(table, self.contract, wanted)
+        normalised = normalise_table(table, self.contract, wanted, categorical=categorical)
         if person_ids is not None and not pushed:
             normalised = normalised.loc[normalised["person_id"].isin(person_ids)].reset_index(drop=True)
         return normalised
@@ -384,7 +385,32 @@ def _as_dates(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return converted, bad
 
 
-def _canonical_codes(column: pa.ChunkedArray, allowed: tuple[str, ...], name: str) -> tuple[pa.Array, np.ndarray]:
+@dataclass(frozen=True)
+class _Coded:
+    """A column as dictionary indices (null: missing) into values (None: no value)."""
+
+    indices: pa.Array
+    values: list[str | None]
+
+    def text(self) -> pa.Array:
+        return pc.take(pa.array(self.values, pa.string()), self.indices)
+
+    def has_no_value(self) -> np.ndarray:
+        empty = pa.array([v is None for v in self.values], pa.bool_())
+        return np.asarray(pc.take(empty, self.indices).fill_null(True).to_numpy(zero_copy_only=False), dtype=bool)
+
+    def series(self, categorical: bool) -> pd.Series:
+        if not categorical:
+            return _to_pandas(pa.chunked_array([self.text()]))
+        # categories in text order, so that sorting by codes sorts by text
+        categories = sorted({v for v in self.values if v is not None})
+        place = {c: i for i, c in enumerate(categories)}
+        code_of = np.array([place.get(v, -1) if v is not None else -1 for v in self.values] + [-1], dtype=np.int32)
+        indices = self.indices.fill_null(len(self.values)).to_numpy(zero_copy_only=False)
+        return pd.Series(pd.Categorical.from_codes(code_of[indices], categories=categories))
+
+
+def _canonical_codes(column: pa.ChunkedArray, allowed: tuple[str, ...], name: str) -> tuple[_Coded, np.ndarray]:
     """Canonical spellings of a categorical column, and its blank cells (missing or empty text).
 
     Each distinct value is normalised and checked once, on the column's dictionary.
@@ -401,16 +427,15 @@ def _canonical_codes(column: pa.ChunkedArray, allowed: tuple[str, ...], name: st
         try:
             text = pc.cast(column, pa.string())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return pa.nulls(len(column), pa.string()), absent
+            return _Coded(pa.nulls(len(column), pa.int32()), []), absent
         encoded = pc.dictionary_encode(text).combine_chunks()
     values = encoded.dictionary.cast(pa.string())
     uniques = values.to_pylist()
     mapped = [canonical.get(str(u).strip().lower().replace(" ", "_").replace("-", "_")) for u in uniques]
-    if not pa.types.is_dictionary(column.type) and not _is_text(column.type):
-        return pc.take(pa.array(mapped, pa.string()), encoded.indices), absent
-    blank = pc.take(pc.equal(pc.utf8_trim_whitespace(values), ""), encoded.indices).fill_null(True)
-    absent = np.asarray(blank.to_numpy(zero_copy_only=False), dtype=bool)
-    return pc.take(pa.array(mapped, pa.string()), encoded.indices), absent
+    if pa.types.is_dictionary(column.type) or _is_text(column.type):
+        blank = pc.take(pc.equal(pc.utf8_trim_whitespace(values), ""), encoded.indices).fill_null(True)
+        absent = np.asarray(blank.to_numpy(zero_copy_only=False), dtype=bool)
+    return _Coded(encoded.indices, mapped), absent
 
 
 class _Reasons:
@@ -435,11 +460,16 @@ class _Reasons:
         return _to_pandas(pa.chunked_array([text]))
 
 
-def normalise_table(table: pa.Table, contract: TableContract, columns: Sequence[str]) -> pd.DataFrame:
+def normalise_table(
+    table: pa.Table, contract: TableContract, columns: Sequence[str], *, categorical: bool = False
+) -> pd.DataFrame:
     """Contract dtypes for one fragment, and a reason for every row that breaks the contract.
 
     Typed Parquet columns (integers, dates, text) are converted in Arrow; text
-    that has to be parsed (CSV) goes through pandas' parsers.
+    that has to be parsed (CSV) goes through pandas' parsers. `categorical`:
+    categorical columns, and text columns read as dictionaries, become pandas
+    Categoricals (categories in text order) instead of strings: the same
+    values, without a Python-visible string per row.
     """
     rows = table.num_rows
     out: dict[str, pd.Series] = {}
@@ -479,12 +509,14 @@ def normalise_table(table: pa.Table, contract: TableContract, columns: Sequence[
             out[column] = days
         elif column in contract.categories:
             allowed = contract.categories[column]
-            text, absent = _canonical_codes(raw, allowed, column)
-            unmapped = text.is_null().to_numpy(zero_copy_only=False)
-            reasons.flag(unmapped & ~absent, f"{column} is not one of {', '.join(allowed)}")
+            coded, absent = _canonical_codes(raw, allowed, column)
+            reasons.flag(coded.has_no_value() & ~absent, f"{column} is not one of {', '.join(allowed)}")
             if column not in contract.nullable:
                 reasons.flag(absent, f"{column} is missing")
-            out[column] = _to_pandas(pa.chunked_array([text]))
+            out[column] = coded.series(categorical)
+        elif categorical and pa.types.is_dictionary(kind) and _is_text(kind.value_type):
+            encoded = _dictionary(raw)
+            out[column] = _Coded(encoded.indices, _trimmed(encoded.dictionary).to_pylist()).series(True)
         else:
             out[column] = _to_pandas(_strings(raw))
     if contract.name == "events" and {"offence_date", "outcome_date"} <= set(columns):
