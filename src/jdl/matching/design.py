@@ -74,9 +74,11 @@ def design_matrix(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
         if _is_numeric(series):
             parts[column] = series.to_numpy(dtype=float)
             continue
-        values = series.to_numpy(dtype=object)
+        # one pass to codes, then a dummy per level (the same 0/1 values as comparing every row)
+        codes, uniques = pd.factorize(series)
+        code_of = {value: code for code, value in enumerate(uniques.tolist())}
         for level in _levels(series)[1:]:
-            parts[f"{column}{level}"] = (values == level).astype(float)
+            parts[f"{column}{level}"] = (codes == code_of[level]).astype(float)
     if problems:
         raise JdlUserError(problems)
     names = list(parts)
