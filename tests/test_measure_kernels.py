@@ -60,6 +60,13 @@ def random_events(seed: int, people: int = 40, rows: int = 400) -> pd.DataFrame:
     return frame
 
 
+def as_categories(frame: pd.DataFrame) -> pd.DataFrame:
+    """The text columns as Categoricals (how the block pass reads them), same values."""
+    text = [c for c in ("outcome_type", "offence_group", "severity", "disposal", "sex", "ethnicity", "region")
+            if c in frame.columns]
+    return frame.astype(dict.fromkeys(text, "category"))
+
+
 # -- the reference formulation
 
 
@@ -183,6 +190,8 @@ def test_occasions_match_the_pandas_formulation(seed: int) -> None:
     events = random_events(seed)
     rows = candidate_index_rows(events, *PERIOD)
     pd.testing.assert_frame_equal(resolve_occasions(rows), reference_occasions(rows), check_exact=True)
+    categorical = candidate_index_rows(as_categories(events), *PERIOD)
+    pd.testing.assert_frame_equal(resolve_occasions(categorical), reference_occasions(rows), check_exact=True)
     everything = candidate_index_rows(events, pd.Timestamp("2000-01-01").date(), pd.Timestamp("2030-01-01").date())
     shuffled = everything.sample(frac=1.0, random_state=seed)  # rows in no particular order
     pd.testing.assert_frame_equal(resolve_occasions(shuffled), reference_occasions(shuffled), check_exact=True)
@@ -224,6 +233,10 @@ def test_covariates_match_the_pandas_formulation(seed: int, window: Duration | N
     for name, values in expected.items():
         column = name if not COVARIATES[name].takes_window or window is None else f"{name}_{window}"
         np.testing.assert_array_equal(computed[column].to_numpy(dtype=float), values, err_msg=column)
+    # the block pass's Categoricals give the same columns and dtypes
+    from_categories = compute_covariates(CovariateContext(index, as_categories(people), as_categories(history)),
+                                         requested)
+    pd.testing.assert_frame_equal(from_categories, computed, check_exact=True)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
@@ -242,6 +255,9 @@ def test_outcomes_match_the_pandas_formulation(seed: int, follow_up: Duration, w
         assert expected["reoffending_frequency"].sum() > 0
         for name, values in expected.items():
             np.testing.assert_array_equal(outcomes[name].to_numpy(dtype=float), values, err_msg=name)
+        from_categories, _ = compute_outcomes(index, as_categories(frame), measure_names=list(MEASURES.names()),
+                                              follow_up=follow_up, waiting_period=waiting)
+        pd.testing.assert_frame_equal(from_categories, outcomes, check_exact=True)
 
 
 def test_proven_reoffences_are_the_inner_merge_rows() -> None:
@@ -294,3 +310,27 @@ def test_proven_history_is_sorted_and_leaves_out_penalty_notices() -> None:
                           & events["outcome_type"].isin(["court_conviction", "caution"])]
     expected = expected.sort_values(["person_id", "offence_date", "outcome_date"], kind="mergesort")
     pd.testing.assert_frame_equal(history, expected[history.columns].reset_index(drop=True), check_exact=True)
+
+
+def test_pool_index_is_each_persons_first_occasion_in_the_period() -> None:
+    events = random_events(4)
+    occasions = resolve_occasions(candidate_index_rows(events, *PERIOD))
+    shuffled = occasions.sample(frac=1.0, random_state=1)
+    for frame in (occasions, shuffled):
+        got = choose_pool_index(frame, exclude_person_ids=pd.Series([3], dtype="int64"),
+                                period_from=PERIOD[0], period_to=PERIOD[1])
+        in_period = frame.loc[(frame["index_date"] >= pd.Timestamp(PERIOD[0]))
+                              & (frame["index_date"] <= pd.Timestamp(PERIOD[1])) & (frame["person_id"] != 3)]
+        expected = in_period.sort_values(["person_id", "index_date"], kind="mergesort").drop_duplicates("person_id")
+        pd.testing.assert_frame_equal(got, expected.reset_index(drop=True), check_exact=True)
+
+
+def test_stable_order_skips_only_sorted_rows() -> None:
+    from jdl.cohort import stable_order
+
+    person = np.array([1, 1, 2, 2, 2])
+    date = np.array([5, 5, 1, 3, 3])
+    np.testing.assert_array_equal(stable_order([date, person]), np.arange(5))
+    date_out_of_order = np.array([5, 4, 1, 3, 3])
+    np.testing.assert_array_equal(stable_order([date_out_of_order, person]), [1, 0, 2, 3, 4])
+    np.testing.assert_array_equal(stable_order([np.array([2, 1]), np.array([1, 2])]), [0, 1])

@@ -3,10 +3,12 @@
 from jdl.cohort.index_events import (
     EVENT_COLUMNS_FOR_INDEX,
     INDEX_COLUMNS,
+    as_text,
     candidate_index_rows,
     resolve_occasions,
     sort_key,
     stable_order,
+    text_in,
 )
 from jdl.cohort.selection import (
     INDEX_RULES,
@@ -23,6 +25,7 @@ __all__ = [
     "INDEX_COLUMNS",
     "INDEX_RULES",
     "TreatmentIndex",
+    "as_text",
     "candidate_index_rows",
     "choose_pool_index",
     "choose_treatment_index",
@@ -31,5 +34,6 @@ __all__ = [
     "resolve_occasions",
     "sort_key",
     "stable_order",
+    "text_in",
     "whole_years_between",
 ]

@@ -45,6 +45,23 @@ EVENT_COLUMNS_FOR_INDEX = (
 )
 
 
+def as_text(values: pd.Series) -> pd.Series:
+    """`values.astype("string")`; a Categorical converts its categories once and takes them by code."""
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        return values.astype("string")
+    categories = pd.array(values.cat.categories.astype("string"), dtype="string")
+    text = categories.take(values.cat.codes.to_numpy().astype(np.intp), allow_fill=True)
+    return pd.Series(text, index=values.index, name=values.name)
+
+
+def text_in(values: pd.Series, allowed: tuple[str, ...]) -> np.ndarray:
+    """`values.isin(allowed)` as a bool array; a Categorical is tested once per category."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        per_category = np.array([c in allowed for c in values.cat.categories] + [False], dtype=bool)
+        return per_category[values.cat.codes.to_numpy()]
+    return values.isin(allowed).to_numpy(dtype=bool)
+
+
 def _rank(values: pd.Series, order: tuple[str, ...]) -> np.ndarray:
     """Each value's place in `order` (len(order) for anything else, missing included)."""
     if isinstance(values.dtype, pd.CategoricalDtype):
@@ -65,7 +82,7 @@ def candidate_index_rows(events: pd.DataFrame, period_from: dt.date, period_to: 
     """
     start = pd.Timestamp(period_from)
     end = pd.Timestamp(period_to)
-    proven = events["outcome_type"].isin(PROVEN_OUTCOMES)
+    proven = text_in(events["outcome_type"], PROVEN_OUTCOMES)
     outcome_in_reach = events["outcome_date"] <= end
     starts_in_time = (events["outcome_date"] >= start) | (
         (events["disposal"] == "custody") & (events["release_date"] >= start)
@@ -138,25 +155,27 @@ def resolve_occasions(rows: pd.DataFrame) -> pd.DataFrame:
 
 def _group(rows: pd.DataFrame) -> pd.Series:
     """The offence group as text, "" when missing."""
-    return rows["offence_group"].astype("string").fillna("")
+    return as_text(rows["offence_group"]).fillna("")
 
 
 def _text(values: pd.Series, rows: np.ndarray) -> pd.Series:
-    return values.take(rows).astype("string").reset_index(drop=True)
+    return as_text(values.take(rows)).reset_index(drop=True)
 
 
 def stable_order(keys: list[np.ndarray]) -> np.ndarray:
     """np.lexsort(keys) (last key most significant), skipping the sort when rows are already in order."""
     size = len(keys[0])
-    in_order = np.ones(max(size - 1, 0), dtype=bool)
-    undecided = np.ones(max(size - 1, 0), dtype=bool)
+    # pairs of neighbours still tied on the keys checked so far
+    tied: np.ndarray | None = None
     for key in reversed(keys):
-        before, after = key[:-1], key[1:]
-        in_order &= ~undecided | (before <= after)
-        undecided &= before == after
-    if in_order.all():
-        return np.arange(size)
-    return np.lexsort(keys)
+        before, after = (key[:-1], key[1:]) if tied is None else (key[tied], key[tied + 1])
+        if (before > after).any():
+            return np.lexsort(keys)
+        equal = before == after
+        tied = np.flatnonzero(equal) if tied is None else tied[equal]
+        if len(tied) == 0:
+            break
+    return np.arange(size)
 
 
 NAT = np.iinfo(np.int64).min

@@ -12,8 +12,10 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
+from jdl.cohort.index_events import sort_key, stable_order
 from jdl.durations import Duration
 from jdl.registry import Registry
 
@@ -113,10 +115,15 @@ def choose_pool_index(
         & (occasions["index_date"] <= pd.Timestamp(period_to))
         & ~occasions["person_id"].isin(exclude_person_ids)
     ]
-    first = in_period.sort_values(["person_id", "index_date"], kind="mergesort").drop_duplicates(
-        "person_id", keep="first"
-    )
-    return first.reset_index(drop=True)
+    # a stable sort by person and index date (occasions usually come in that order), then each
+    # person's first row
+    order = stable_order([sort_key(in_period["index_date"]), in_period["person_id"].to_numpy(dtype=np.int64)])
+    if (order != np.arange(len(order))).any():
+        in_period = in_period.iloc[order]
+    person = in_period["person_id"].to_numpy()
+    first = np.ones(len(person), dtype=bool)
+    first[1:] = person[1:] != person[:-1]
+    return in_period.loc[first].reset_index(drop=True)
 
 
 def eligibility_reasons(

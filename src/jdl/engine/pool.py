@@ -92,8 +92,8 @@ def person_features(
 
 def proven_history(events: pd.DataFrame, person_ids: np.ndarray) -> pd.DataFrame:
     """Proven events of these people, in the order window aggregates expect."""
-    keep = events["person_id"].isin(person_ids).to_numpy(dtype=bool) & events["outcome_type"].isin(
-        PROVEN).to_numpy(dtype=bool)
+    keep = _ids_in(events["person_id"].to_numpy(dtype=np.int64), person_ids) & cohort_stage.text_in(
+        events["outcome_type"], PROVEN)
     history = events.loc[keep, HISTORY_COLUMNS]
     # a stable sort by person, offence date, outcome date (missing dates last); records usually come in order
     order = cohort_stage.stable_order([cohort_stage.sort_key(history["outcome_date"]),
@@ -102,6 +102,15 @@ def proven_history(events: pd.DataFrame, person_ids: np.ndarray) -> pd.DataFrame
     if len(order) and (order != np.arange(len(order))).any():
         history = history.iloc[order]
     return history.reset_index(drop=True)
+
+
+def _ids_in(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Whether each value is one of `ids` (a binary search in the sorted distinct ids)."""
+    wanted = np.unique(np.asarray(ids, dtype=np.int64))
+    if len(wanted) == 0:
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(wanted, values), len(wanted) - 1)
+    return wanted[at] == values
 
 
 def people_rows(people: pd.DataFrame) -> pd.DataFrame:
@@ -146,7 +155,9 @@ def block_features(
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
     """Categorical columns (how a block reads text of few values) back to the string dtype results use."""
     categorical = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
-    return frame.astype(dict.fromkeys(categorical, "string")) if categorical else frame
+    if not categorical:
+        return frame
+    return frame.assign(**{c: cohort_stage.as_text(frame[c]) for c in categorical})
 
 
 @dataclass(frozen=True)

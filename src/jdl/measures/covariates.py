@@ -17,6 +17,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from jdl.cohort import as_text
 from jdl.durations import Duration
 from jdl.errors import JdlUserError
 from jdl.measures import kernels
@@ -60,7 +61,12 @@ class CovariateContext:
         return pd.Series(aligned.to_numpy(), index=self.index_table.index)
 
     def person_attribute(self, column: str) -> pd.Series:
-        return self.per_person(self._people_by_id[column])
+        values = self._people_by_id[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            # a Categorical stays one (to_numpy would make an object per row); same values
+            aligned = values.reindex(self.index_table["person_id"].to_numpy())
+            return pd.Series(aligned.array, index=self.index_table.index)
+        return self.per_person(values)
 
     # -- the numpy formulation the built-in covariates use (see jdl.measures.kernels)
 
@@ -171,7 +177,7 @@ def _age_at_index(ctx: CovariateContext, _: Duration | None) -> pd.Series:
 
 def _attribute(column: str) -> Callable[[CovariateContext, Duration | None], pd.Series]:
     def compute(ctx: CovariateContext, _: Duration | None) -> pd.Series:
-        return ctx.person_attribute(column).astype("string").fillna("Unknown")
+        return as_text(ctx.person_attribute(column)).fillna("Unknown")
 
     return compute
 

@@ -54,11 +54,10 @@ def distinct_per_person(position: np.ndarray, values: np.ndarray, keep: np.ndarr
     chosen = values[keep]
     if len(where) == 0:
         return np.zeros(people, dtype="float64")
-    order = np.lexsort((chosen, where))
-    where, chosen = where[order], chosen[order]
-    first = np.ones(len(where), dtype=bool)
-    first[1:] = (where[1:] != where[:-1]) | (chosen[1:] != chosen[:-1])
-    return np.bincount(where[first], minlength=people).astype("float64")
+    # (person, value) pairs as one int64 key; distinct keys by hashing, not sorting
+    codes, uniques = pd.factorize(chosen)
+    pairs = pd.unique(where.astype(np.int64) * len(uniques) + codes)
+    return np.bincount(pairs // len(uniques), minlength=people).astype("float64")
 
 
 def minimum_per_person(position: np.ndarray, values: np.ndarray, keep: np.ndarray, people: int) -> np.ndarray:

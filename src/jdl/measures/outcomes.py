@@ -17,6 +17,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from jdl.cohort import text_in
 from jdl.durations import Duration
 from jdl.measures import kernels
 from jdl.registry import Registry
@@ -128,7 +129,7 @@ def proven_reoffences(
                   & kernels.present(offence) & kernels.present(outcome))
     keep = (
         comparable
-        & history["outcome_type"].isin(PROVEN_OUTCOMES).to_numpy(dtype=bool)
+        & text_in(history["outcome_type"], PROVEN_OUTCOMES)
         & (offence > index_at)
         & (offence <= end_at)
         & (outcome <= proven_at)
