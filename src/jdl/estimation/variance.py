@@ -93,7 +93,8 @@ def weighted_regression(
     meat = np.zeros((k, k))
     counts = []
     for dim, sign in zip(dims, signs, strict=True):
-        codes, g = _codes(np.asarray(dim))
+        # HC1 (no clusters): every row is its own cluster, no need to factorize n distinct ids
+        codes, g = (None, n) if not clusters else _codes(np.asarray(dim))
         counts.append(g)
         if g < n:
             summed = np.column_stack(
