@@ -16,8 +16,8 @@ import glob
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import dask.dataframe as dd
 import fsspec
 import numpy as np
 import pandas as pd
@@ -28,6 +28,9 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from jdl.errors import JdlUserError
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
 from jdl.sources.layout import Fragment, parquet_fragments
 
 REJECT_COLUMN = "_reject_reason"
@@ -211,6 +214,8 @@ class TableSource:
 
     def read(self, columns: Sequence[str]) -> dd.DataFrame:
         """Lazily read `columns` (plus nothing else), normalised to the contract's dtypes."""
+        import dask.dataframe as dd  # only the CSV and shuffle paths use Dask DataFrames
+
         wanted = self._check_columns(columns)
         if self.fmt == "csv":
             frame = dd.read_csv(list(self.files), usecols=wanted, dtype=str, blocksize="64MB",
