@@ -334,3 +334,17 @@ def test_stable_order_skips_only_sorted_rows() -> None:
     date_out_of_order = np.array([5, 4, 1, 3, 3])
     np.testing.assert_array_equal(stable_order([date_out_of_order, person]), [1, 0, 2, 3, 4])
     np.testing.assert_array_equal(stable_order([np.array([2, 1]), np.array([1, 2])]), [0, 1])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_stable_order_packs_keys_exactly_as_lexsort(seed: int) -> None:
+    from jdl.cohort import stable_order
+
+    rng = np.random.default_rng(seed)
+    day = 86_400_000_000_000
+    person = np.sort(rng.integers(1_000_000, 1_000_400, 5_000))
+    dates = (rng.integers(16_000, 16_100, 5_000) * day).astype(np.int64)  # whole days: packed
+    stamps = dates + rng.integers(0, 3, 5_000)  # not whole days: packed without dividing
+    small = rng.integers(0, 3, 5_000)
+    for keys in ([dates, person], [small, stamps, person], [stamps, small], [np.full(5_000, np.iinfo(np.int64).max), person]):
+        np.testing.assert_array_equal(stable_order(keys), np.lexsort(keys))

@@ -47,11 +47,12 @@ EVENT_COLUMNS_FOR_INDEX = (
 
 def as_text(values: pd.Series) -> pd.Series:
     """`values.astype("string")`; a Categorical converts its categories once and takes them by code."""
-    if not isinstance(values.dtype, pd.CategoricalDtype):
+    categories = values.cat.categories if isinstance(values.dtype, pd.CategoricalDtype) else None
+    if categories is None or not all(isinstance(c, str) for c in categories):
         return values.astype("string")
-    categories = pd.array(values.cat.categories.astype("string"), dtype="string")
-    text = categories.take(values.cat.codes.to_numpy().astype(np.intp), allow_fill=True)
-    return pd.Series(text, index=values.index, name=values.name)
+    codes = values.cat.codes.to_numpy()
+    taken = pc.take(pa.array(list(categories), pa.large_string()), pa.array(codes, mask=codes < 0))
+    return pd.Series(pd.arrays.ArrowStringArray(taken), index=values.index, name=values.name)
 
 
 def text_in(values: pd.Series, allowed: tuple[str, ...]) -> np.ndarray:
@@ -116,7 +117,7 @@ def resolve_occasions(rows: pd.DataFrame) -> pd.DataFrame:
     if shared.any():
         members = order[shared]
         # codes in the order of the text, so sorting by them sorts by the text
-        group_codes, _ = pd.factorize(_group(rows.iloc[members]), sort=True)
+        group_codes, _ = pd.factorize(_group(rows["offence_group"].iloc[members]), sort=True)
         within = np.lexsort((group_codes, sort_key(rows["offence_date"].iloc[members]), -sentence[members],
                              _rank(rows["severity"].iloc[members], SEVERITY_ORDER), disposal_rank[members],
                              occasion[shared]))
@@ -139,7 +140,7 @@ def resolve_occasions(rows: pd.DataFrame) -> pd.DataFrame:
             "person_id": person_sorted[starts],
             "index_date": index_date.astype("datetime64[ns]"),
             "index_outcome_date": outcome_dates,
-            "index_offence_group": _group(rows.iloc[lead]).reset_index(drop=True),
+            "index_offence_group": _group(rows["offence_group"].iloc[lead]).reset_index(drop=True),
             "index_severity": _text(rows["severity"], lead),
             "index_disposal": _text(rows["disposal"], lead),
             "index_sentence_days": sentence[lead],
@@ -153,9 +154,9 @@ def resolve_occasions(rows: pd.DataFrame) -> pd.DataFrame:
     return occasions.reset_index(drop=True)
 
 
-def _group(rows: pd.DataFrame) -> pd.Series:
+def _group(offence_group: pd.Series) -> pd.Series:
     """The offence group as text, "" when missing."""
-    return as_text(rows["offence_group"]).fillna("")
+    return as_text(offence_group).fillna("")
 
 
 def _text(values: pd.Series, rows: np.ndarray) -> pd.Series:
@@ -165,17 +166,49 @@ def _text(values: pd.Series, rows: np.ndarray) -> pd.Series:
 def stable_order(keys: list[np.ndarray]) -> np.ndarray:
     """np.lexsort(keys) (last key most significant), skipping the sort when rows are already in order."""
     size = len(keys[0])
-    # pairs of neighbours still tied on the keys checked so far
-    tied: np.ndarray | None = None
-    for key in reversed(keys):
-        before, after = (key[:-1], key[1:]) if tied is None else (key[tied], key[tied + 1])
-        if (before > after).any():
-            return np.lexsort(keys)
-        equal = before == after
-        tied = np.flatnonzero(equal) if tied is None else tied[equal]
-        if len(tied) == 0:
-            break
-    return np.arange(size)
+    if size < 2:
+        return np.arange(size)
+    # neighbours in order on keys[:i+1]: before < after on key i, or equal there and in order on the rest
+    in_order = keys[0][:-1] <= keys[0][1:]
+    for key in keys[1:]:
+        before, after = key[:-1], key[1:]
+        in_order &= before == after
+        in_order |= before < after
+    if in_order.all():
+        return np.arange(size)
+    packed = _packed(keys)
+    return np.lexsort(keys) if packed is None else np.argsort(packed, kind="stable")
+
+
+DAY_NS = 86_400_000_000_000
+
+
+def _packed(keys: list[np.ndarray]) -> np.ndarray | None:
+    """The keys as one int64 that sorts (and ties) as they do together, when their ranges fit in 62 bits.
+
+    Each key is offset by its minimum, and divided by a day when every value is a whole number of days
+    from it (dates), which keeps order and ties exactly. A stable argsort of the packed key is lexsort.
+    """
+    parts: list[tuple[np.ndarray, int]] = []
+    for key in keys:
+        values = np.asarray(key)
+        if values.dtype.kind not in "iu" or len(values) == 0:
+            return None
+        low, high = int(values.min()), int(values.max())
+        if high - low >= 2**62:
+            return None
+        span = values.astype(np.int64) - low
+        if high - low >= DAY_NS and not (span % DAY_NS).any():
+            span //= DAY_NS
+        parts.append((span, int(span.max()).bit_length()))
+    if sum(bits for _, bits in parts) > 62:
+        return None
+    packed = np.zeros(len(keys[0]), dtype=np.int64)
+    shift = 0
+    for span, bits in parts:
+        packed |= span << shift
+        shift += bits
+    return packed
 
 
 NAT = np.iinfo(np.int64).min
