@@ -348,3 +348,14 @@ def test_stable_order_packs_keys_exactly_as_lexsort(seed: int) -> None:
     small = rng.integers(0, 3, 5_000)
     for keys in ([dates, person], [small, stamps, person], [stamps, small], [np.full(5_000, np.iinfo(np.int64).max), person]):
         np.testing.assert_array_equal(stable_order(keys), np.lexsort(keys))
+
+
+def test_person_id_membership_by_table_and_by_search() -> None:
+    from jdl.engine.pool import _ids_in
+
+    values = np.array([5, 7, 7, 9, 10_000_000, 3], dtype=np.int64)
+    near = np.array([7, 3, 3])  # a small range: lookup table
+    far = np.array([7, 3, 10_000_000])  # a range far larger than the values: binary search
+    assert _ids_in(values, near).tolist() == [False, True, True, False, False, True]
+    assert _ids_in(values, far).tolist() == [False, True, True, False, True, True]
+    assert not _ids_in(values, np.array([], dtype=np.int64)).any()

@@ -105,10 +105,14 @@ def proven_history(events: pd.DataFrame, person_ids: np.ndarray) -> pd.DataFrame
 
 
 def _ids_in(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Whether each value is one of `ids` (a binary search in the sorted distinct ids)."""
-    wanted = np.unique(np.asarray(ids, dtype=np.int64))
-    if len(wanted) == 0:
+    """Whether each value is one of `ids`."""
+    wanted = np.asarray(ids, dtype=np.int64)
+    if len(wanted) == 0 or len(values) == 0:
         return np.zeros(len(values), dtype=bool)
+    if int(wanted.max()) - int(wanted.min()) <= 4 * len(values) + 1_000_000:
+        # a block's ids span a small range: a lookup table over it
+        return np.isin(values, wanted, kind="table")
+    wanted = np.unique(wanted)
     at = np.minimum(np.searchsorted(wanted, values), len(wanted) - 1)
     return wanted[at] == values
 

@@ -390,19 +390,24 @@ def _as_dates(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return converted, bad
 
 
-@dataclass(frozen=True)
 class _Coded:
     """A column as dictionary indices (null: missing) into values (None: no value)."""
 
-    indices: pa.Array
-    values: list[str | None]
+    def __init__(self, indices: pa.Array, values: list[str | None]) -> None:
+        self.indices = indices
+        self.values = values
+        # the indices once as numpy, missing ones pointing one past the values
+        self.positions = indices.fill_null(len(values)).to_numpy(zero_copy_only=False)
+
+    def per_row(self, per_value: list[object], missing: object, dtype: type) -> np.ndarray:
+        """A value for each distinct value, spread to the rows (`missing` for missing cells)."""
+        return np.array([*per_value, missing], dtype=dtype)[self.positions]
 
     def text(self) -> pa.Array:
         return pc.take(pa.array(self.values, pa.string()), self.indices)
 
     def has_no_value(self) -> np.ndarray:
-        empty = pa.array([v is None for v in self.values], pa.bool_())
-        return np.asarray(pc.take(empty, self.indices).fill_null(True).to_numpy(zero_copy_only=False), dtype=bool)
+        return self.per_row([v is None for v in self.values], True, bool)
 
     def series(self, categorical: bool) -> pd.Series:
         if not categorical:
@@ -410,9 +415,8 @@ class _Coded:
         # categories in text order, so that sorting by codes sorts by text
         categories = sorted({v for v in self.values if v is not None})
         place = {c: i for i, c in enumerate(categories)}
-        code_of = np.array([place.get(v, -1) if v is not None else -1 for v in self.values] + [-1], dtype=np.int32)
-        indices = self.indices.fill_null(len(self.values)).to_numpy(zero_copy_only=False)
-        return pd.Series(pd.Categorical.from_codes(code_of[indices], categories=categories))
+        codes = self.per_row([place.get(v, -1) if v is not None else -1 for v in self.values], -1, np.int32)
+        return pd.Series(pd.Categorical.from_codes(codes, categories=categories))
 
 
 def _canonical_codes(column: pa.ChunkedArray, allowed: tuple[str, ...], name: str) -> tuple[_Coded, np.ndarray]:
@@ -437,10 +441,11 @@ def _canonical_codes(column: pa.ChunkedArray, allowed: tuple[str, ...], name: st
     values = encoded.dictionary.cast(pa.string())
     uniques = values.to_pylist()
     mapped = [canonical.get(str(u).strip().lower().replace(" ", "_").replace("-", "_")) for u in uniques]
+    coded = _Coded(encoded.indices, mapped)
     if pa.types.is_dictionary(column.type) or _is_text(column.type):
-        blank = pc.take(pc.equal(pc.utf8_trim_whitespace(values), ""), encoded.indices).fill_null(True)
-        absent = np.asarray(blank.to_numpy(zero_copy_only=False), dtype=bool)
-    return _Coded(encoded.indices, mapped), absent
+        blank_values = pc.equal(pc.utf8_trim_whitespace(values), "").fill_null(True).to_pylist()
+        absent = coded.per_row(blank_values, True, bool)
+    return coded, absent
 
 
 class _Reasons:
