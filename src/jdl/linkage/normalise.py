@@ -36,9 +36,14 @@ def _compact_upper(values: pd.Series) -> pa.Array:
 def pnc_match_keys(pnc_ids: pd.Series) -> pd.Series:
     """Comparable PNC key per value (string dtype), <NA> when blank or not a PNC ID."""
     # pyarrow compute directly: much faster than the pandas str accessor for regexes.
-    text = _compact_upper(pnc_ids)
+    text = pa.array(pnc_ids.astype("string[pyarrow]").array)
     if isinstance(text, pa.ChunkedArray):
         text = text.combine_chunks()
+    # a value of digits, "/" and capitals is its own compact upper-case form: only the others are rewritten
+    rewrite = pc.fill_null(pc.match_substring_regex(text, r"[^0-9/A-Z]"), False)
+    if pc.any(rewrite).as_py():
+        compact = pc.utf8_upper(pc.replace_substring_regex(pc.filter(text, rewrite), r"\s", ""))
+        text = pc.replace_with_mask(text, rewrite, compact.cast(text.type))
     valid = pc.fill_null(pc.match_substring_regex(text, _PNC_VALID), False)
     # a value already in key form (two-digit year, no leading zeros) is its own key: only the others
     # go through the (much slower) regex replacement
