@@ -83,3 +83,13 @@ def test_pnc_keys_of_a_chunked_column() -> None:
     keys = pnc_match_keys(chunked)
     assert keys.isna().tolist() == [False, False, True, False]
     assert keys.dropna().tolist() == ["09/1A", "09/1A", "10/2B"]
+
+
+def test_names_are_normalised_once_per_spelling() -> None:
+    from jdl.linkage.normalise import normalise_name, normalise_names
+
+    names = pd.Series(["O'Néil", None, "smith-jones", "O'Néil", "  ", "Zoë"], index=[5, 3, 9, 1, 2, 8], dtype="string")
+    got = normalise_names(names)
+    assert got.tolist() == ["ONEIL", "", "SMITHJONES", "ONEIL", "", "ZOE"]
+    assert got.index.tolist() == [5, 3, 9, 1, 2, 8] and got.dtype == "string"
+    assert got.tolist() == [normalise_name(None if pd.isna(v) else v) for v in names]

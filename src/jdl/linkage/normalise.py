@@ -131,8 +131,7 @@ def normalise_name(name: object) -> str:
 
 def normalise_names(names: pd.Series) -> pd.Series:
     """`normalise_name` over a Series, computed once per distinct value (names repeat a lot)."""
-    values = names.astype("string")
-    distinct = pd.unique(values.dropna())
-    lookup = {value: normalise_name(value) for value in distinct}
-    result = values.map(lookup).fillna("")
-    return result.astype("string").set_axis(names.index)
+    codes, distinct = pd.factorize(names.astype("string"))  # missing: code -1
+    normalised = pd.array([normalise_name(value) for value in distinct] + [""], dtype="string")
+    result = normalised.take(np.where(codes < 0, len(distinct), codes))
+    return pd.Series(result, index=names.index)
