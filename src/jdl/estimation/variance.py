@@ -70,6 +70,20 @@ def _codes(values: np.ndarray) -> tuple[np.ndarray, int]:
     return codes.astype(np.int64), len(uniques)
 
 
+def pair_codes(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Codes of the (first, second) pairs in order of first appearance (a MultiIndex's factorize).
+
+    Each side is factorized, and the pairs of codes as one int64: the same
+    numbering without building a tuple per row.
+    """
+    first_codes, _ = pd.factorize(np.asarray(first), sort=False)
+    second_codes, second_values = pd.factorize(np.asarray(second), sort=False)
+    if (first_codes < 0).any() or (second_codes < 0).any():  # missing values: as a MultiIndex treats them
+        return pd.MultiIndex.from_arrays([first, second]).factorize()[0]
+    combined = first_codes.astype(np.int64) * max(len(second_values), 1) + second_codes
+    return pd.factorize(combined, sort=False)[0]
+
+
 def weighted_regression(
     y: np.ndarray,
     X: np.ndarray,
@@ -85,8 +99,7 @@ def weighted_regression(
     dims: list[np.ndarray] = list(clusters) if clusters else [np.arange(n)]
     signs = [1.0] * len(dims)
     if len(dims) == 2:
-        pair = pd.MultiIndex.from_arrays([dims[0], dims[1]])
-        dims.append(pair.factorize()[0])
+        dims.append(pair_codes(dims[0], dims[1]))
         signs.append(-1.0)
     elif len(dims) > 2:
         raise ValueError("at most two clustering dimensions are supported")
