@@ -359,3 +359,22 @@ def test_person_id_membership_by_table_and_by_search() -> None:
     assert _ids_in(values, near).tolist() == [False, True, True, False, False, True]
     assert _ids_in(values, far).tolist() == [False, True, True, False, True, True]
     assert not _ids_in(values, np.array([], dtype=np.int64)).any()
+
+
+def test_eligibility_of_a_table_with_its_own_people_columns_needs_no_merge() -> None:
+    from jdl.cohort import eligibility_reasons
+
+    pool = pd.DataFrame({
+        "person_id": np.array([2, 5, 9], dtype=np.int64),
+        "index_date": pd.to_datetime(["2016-05-01", "2016-05-01", "2017-01-01"]),
+        "date_of_birth": pd.to_datetime(["2000-05-02", "1990-01-01", pd.NaT]),
+        "region": pd.array(["Wales", "London", "Wales"], dtype="string"),
+    })
+    fast = eligibility_reasons(pool[["person_id", "index_date"]], pool, min_age=16, regions=["Wales"],
+                               apply_regions=True)
+    shuffled = pool.iloc[[2, 0, 1]]  # another order: merged by person_id
+    slow = eligibility_reasons(pool[["person_id", "index_date"]], shuffled, min_age=16, regions=["Wales"],
+                               apply_regions=True)
+    pd.testing.assert_series_equal(fast, slow)
+    assert fast.tolist() == ["under 16 at the index date", "region outside comparison_pool.regions",
+                             "no date of birth in the people table"]

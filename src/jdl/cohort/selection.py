@@ -139,9 +139,17 @@ def eligibility_reasons(
     `people` holds person_id, date_of_birth, region. Age is whole years at the
     index date, as a person counts birthdays.
     """
-    merged = index_table[["person_id", "index_date"]].merge(
-        people[["person_id", "date_of_birth", "region"]], on="person_id", how="left"
-    )
+    left = index_table[["person_id", "index_date"]]
+    right = people[["person_id", "date_of_birth", "region"]]
+    ids = left["person_id"].to_numpy()
+    if len(ids) == len(right) and np.array_equal(ids, right["person_id"].to_numpy()) and (
+        len(ids) < 2 or bool((ids[1:] > ids[:-1]).all())
+    ):
+        # the same people in the same order, one row each (the pool's own table): the merge is a side-by-side
+        merged = pd.concat([left.reset_index(drop=True), right[["date_of_birth", "region"]].reset_index(drop=True)],
+                           axis=1)
+    else:
+        merged = left.merge(right, on="person_id", how="left")
     reasons = pd.Series(pd.NA, index=index_table.index, dtype="string")
     no_person = merged["date_of_birth"].isna().to_numpy()
     reasons[no_person] = "no date of birth in the people table"
