@@ -82,3 +82,15 @@ def test_dummies_from_codes_match_comparing_every_row() -> None:
     np.testing.assert_array_equal(X["disposalcustody"], (values == "custody").astype(float))
     np.testing.assert_array_equal(X["disposalfine"], (values == "fine").astype(float))
     np.testing.assert_array_equal(X["sexF"], [0.0, 1.0, 1.0, 0.0, 0.0])
+
+
+def test_row_scaling_on_two_threads_is_the_plain_product() -> None:
+    from jdl.matching.propensity import ROWS_PER_THREAD, _scale_rows
+
+    rng = np.random.default_rng(4)
+    for rows in (10, 2 * ROWS_PER_THREAD + 7):
+        matrix = rng.normal(size=(rows, 3))
+        factors = rng.uniform(0.01, 0.25, rows)
+        out = np.empty_like(matrix)
+        _scale_rows(matrix, factors, out)
+        assert out.tobytes() == (matrix * factors[:, None]).tobytes()
