@@ -94,3 +94,21 @@ def test_row_scaling_on_two_threads_is_the_plain_product() -> None:
         out = np.empty_like(matrix)
         _scale_rows(matrix, factors, out)
         assert out.tobytes() == (matrix * factors[:, None]).tobytes()
+
+
+def test_balance_rows_on_two_threads_match_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    import jdl.matching.balance as balance
+
+    rng = np.random.default_rng(5)
+    n = 3_000
+    X = pd.DataFrame({"age": rng.normal(30, 8, n), "male": (rng.random(n) < 0.5).astype(float),
+                      "priors": rng.poisson(2, n).astype(float)})
+    treated = rng.random(n) < 0.2
+    weights = np.where(treated, 1.0, rng.integers(0, 3, n) / 2.0)
+    distance = rng.random(n)
+    monkeypatch.setattr(balance, "PARALLEL_ROWS", 1)
+    threaded = balance.balance_table(X, treated, weights, distance=distance)
+    monkeypatch.setattr(balance, "PARALLEL_ROWS", 10**9)
+    serial = balance.balance_table(X, treated, weights, distance=distance)
+    pd.testing.assert_frame_equal(threaded, serial, check_exact=True)
+    assert threaded["covariate"].tolist() == ["distance", "age", "male", "priors"]
