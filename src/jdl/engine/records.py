@@ -67,6 +67,7 @@ FEATURE_MODULES = (
     "jdl.cohort.index_events",
     "jdl.cohort.selection",
     "jdl.measures.covariates",
+    "jdl.measures.kernels",
     "jdl.measures.outcomes",
     "jdl.engine.pool",
 )
