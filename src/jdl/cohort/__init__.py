@@ -3,8 +3,12 @@
 from jdl.cohort.index_events import (
     EVENT_COLUMNS_FOR_INDEX,
     INDEX_COLUMNS,
+    as_text,
     candidate_index_rows,
     resolve_occasions,
+    sort_key,
+    stable_order,
+    text_in,
 )
 from jdl.cohort.selection import (
     INDEX_RULES,
@@ -21,11 +25,15 @@ __all__ = [
     "INDEX_COLUMNS",
     "INDEX_RULES",
     "TreatmentIndex",
+    "as_text",
     "candidate_index_rows",
     "choose_pool_index",
     "choose_treatment_index",
     "eligibility_reasons",
     "get_index_rule",
     "resolve_occasions",
+    "sort_key",
+    "stable_order",
+    "text_in",
     "whole_years_between",
 ]

@@ -12,8 +12,10 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
+from jdl.cohort.index_events import sort_key, stable_order
 from jdl.durations import Duration
 from jdl.registry import Registry
 
@@ -113,10 +115,15 @@ def choose_pool_index(
         & (occasions["index_date"] <= pd.Timestamp(period_to))
         & ~occasions["person_id"].isin(exclude_person_ids)
     ]
-    first = in_period.sort_values(["person_id", "index_date"], kind="mergesort").drop_duplicates(
-        "person_id", keep="first"
-    )
-    return first.reset_index(drop=True)
+    # a stable sort by person and index date (occasions usually come in that order), then each
+    # person's first row
+    order = stable_order([sort_key(in_period["index_date"]), in_period["person_id"].to_numpy(dtype=np.int64)])
+    if (order != np.arange(len(order))).any():
+        in_period = in_period.iloc[order]
+    person = in_period["person_id"].to_numpy()
+    first = np.ones(len(person), dtype=bool)
+    first[1:] = person[1:] != person[:-1]
+    return in_period.loc[first].reset_index(drop=True)
 
 
 def eligibility_reasons(
@@ -132,9 +139,17 @@ def eligibility_reasons(
     `people` holds person_id, date_of_birth, region. Age is whole years at the
     index date, as a person counts birthdays.
     """
-    merged = index_table[["person_id", "index_date"]].merge(
-        people[["person_id", "date_of_birth", "region"]], on="person_id", how="left"
-    )
+    left = index_table[["person_id", "index_date"]]
+    right = people[["person_id", "date_of_birth", "region"]]
+    ids = left["person_id"].to_numpy()
+    if len(ids) == len(right) and np.array_equal(ids, right["person_id"].to_numpy()) and (
+        len(ids) < 2 or bool((ids[1:] > ids[:-1]).all())
+    ):
+        # the same people in the same order, one row each (the pool's own table): the merge is a side-by-side
+        merged = pd.concat([left.reset_index(drop=True), right[["date_of_birth", "region"]].reset_index(drop=True)],
+                           axis=1)
+    else:
+        merged = left.merge(right, on="person_id", how="left")
     reasons = pd.Series(pd.NA, index=index_table.index, dtype="string")
     no_person = merged["date_of_birth"].isna().to_numpy()
     reasons[no_person] = "no date of birth in the people table"

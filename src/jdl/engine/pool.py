@@ -143,11 +143,29 @@ def _offending_features(
 
 def proven_history(events: pd.DataFrame, person_ids: np.ndarray) -> pd.DataFrame:
     """Proven events of these people, in the order window aggregates expect."""
-    keep = events["person_id"].isin(person_ids) & events["outcome_type"].isin(PROVEN)
+    keep = _ids_in(events["person_id"].to_numpy(dtype=np.int64), person_ids) & cohort_stage.text_in(
+        events["outcome_type"], PROVEN)
     history = events.loc[keep, HISTORY_COLUMNS]
-    return history.sort_values(["person_id", "offence_date", "outcome_date"], kind="mergesort").reset_index(
-        drop=True
-    )
+    # a stable sort by person, offence date, outcome date (missing dates last); records usually come in order
+    order = cohort_stage.stable_order([cohort_stage.sort_key(history["outcome_date"]),
+                                       cohort_stage.sort_key(history["offence_date"]),
+                                       history["person_id"].to_numpy(dtype=np.int64)])
+    if len(order) and (order != np.arange(len(order))).any():
+        history = history.iloc[order]
+    return history.reset_index(drop=True)
+
+
+def _ids_in(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Whether each value is one of `ids`."""
+    wanted = np.asarray(ids, dtype=np.int64)
+    if len(wanted) == 0 or len(values) == 0:
+        return np.zeros(len(values), dtype=bool)
+    if int(wanted.max()) - int(wanted.min()) <= 4 * len(values) + 1_000_000:
+        # a block's ids span a small range: a lookup table over it
+        return np.isin(values, wanted, kind="table")
+    wanted = np.unique(wanted)
+    at = np.minimum(np.searchsorted(wanted, values), len(wanted) - 1)
+    return wanted[at] == values
 
 
 def people_rows(people: pd.DataFrame) -> pd.DataFrame:
@@ -173,7 +191,7 @@ def block_features(
     event_rejects = events.loc[rejected, ["person_id", national.REJECT_COLUMN]].rename(
         columns={national.REJECT_COLUMN: "reason"}
     )
-    valid = events.loc[~rejected, EVENT_COLUMNS]
+    valid = events.loc[~rejected, EVENT_COLUMNS] if rejected.any() else events[EVENT_COLUMNS]
     records_end = valid["outcome_date"].max() if len(valid) else None
     rows = cohort_stage.candidate_index_rows(valid, definitions.period_from, definitions.period_to)
     occasions = cohort_stage.resolve_occasions(rows)
@@ -190,9 +208,9 @@ def block_features(
     )
     pool = pd.concat([facts.reset_index(drop=True), features.reset_index(drop=True)], axis=1)
     return BlockResult(
-        pool=pool,
-        linked_events=proven_history(valid, linked_ids),
-        linked_people=persons.loc[persons["person_id"].isin(linked_ids)].reset_index(drop=True),
+        pool=_as_text(pool),
+        linked_events=_as_text(proven_history(valid, linked_ids)),
+        linked_people=_as_text(persons.loc[persons["person_id"].isin(linked_ids)].reset_index(drop=True)),
         event_rejects=event_rejects.sort_values(["person_id", "reason"], kind="mergesort").reset_index(drop=True),
         records_end=None if records_end is None or pd.isna(records_end) else pd.Timestamp(records_end),
         linked_spells={table: rows_of(frame, linked_ids) for table, frame in spell_rows.items()},
@@ -212,6 +230,14 @@ def _spell_rejects(spell_frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame | N
     return spells.sorted_rejects(pd.concat(frames, ignore_index=True))
 
 
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Categorical columns (how a block reads text of few values) back to the string dtype results use."""
+    categorical = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    if not categorical:
+        return frame
+    return frame.assign(**{c: cohort_stage.as_text(frame[c]) for c in categorical})
+
+
 @dataclass(frozen=True)
 class BlockTask:
     """Reads one aligned block and computes its features (a picklable Dask task)."""
@@ -225,8 +251,10 @@ class BlockTask:
     def __call__(
         self, block: Block, linked_ids: np.ndarray, person_range: spells.PersonRange | None = None
     ) -> BlockResult:
-        events = _concat([self.events_source.read_fragment(f, EVENT_COLUMNS) for f in _file_order(block.events)])
-        people = _concat([self.people_source.read_fragment(f, PEOPLE_STATIC_COLUMNS)
+        # text columns of few values arrive as categoricals: cheap to filter and reorder
+        events = _concat([self.events_source.read_fragment(f, EVENT_COLUMNS, categorical=True)
+                          for f in _file_order(block.events)])
+        people = _concat([self.people_source.read_fragment(f, PEOPLE_STATIC_COLUMNS, categorical=True)
                           for f in _file_order(block.people)])
         return block_features(
             self.events_source.empty(EVENT_COLUMNS) if events is None else events,
@@ -276,6 +304,18 @@ def link_candidates(part: pd.DataFrame, keys: Any) -> pd.DataFrame:
     return linkage_stage.select_candidates(part.loc[part[national.REJECT_COLUMN].isna()], keys)
 
 
+# the people columns that decide whether a row is a linkage candidate, and its reject reason
+LINK_KEY_COLUMNS = ["person_id", "pnc_id", "date_of_birth", "sex"]
+
+
+def link_candidates_of(source: national.TableSource, fragment: Any, columns: list[str], keys: Any) -> pd.DataFrame:
+    """`link_candidates` of one people fragment, converting names only for the candidates."""
+    def select(part: pd.DataFrame) -> np.ndarray:
+        return part[national.REJECT_COLUMN].isna().to_numpy(dtype=bool) & linkage_stage.candidate_mask(part, keys)
+
+    return source.read_fragment_selected(fragment, columns, LINK_KEY_COLUMNS, select)
+
+
 def linked_events_of(source: national.TableSource, fragment: Any, ids: np.ndarray) -> pd.DataFrame:
     """Valid proven events of these people in one fragment (the filter is pushed into the scan)."""
     events = source.read_fragment(fragment, EVENT_COLUMNS, person_ids=ids)
@@ -323,6 +363,7 @@ __all__ = [
     "combine",
     "frames_task",
     "link_candidates",
+    "link_candidates_of",
     "linked_events_of",
     "people_of",
     "people_rows",

@@ -67,6 +67,7 @@ FEATURE_MODULES = (
     "jdl.cohort.index_events",
     "jdl.cohort.selection",
     "jdl.measures.covariates",
+    "jdl.measures.kernels",
     "jdl.measures.outcomes",
     "jdl.measures.windows",
     "jdl.engine.pool",
@@ -489,10 +490,18 @@ class RecordsEvaluation(Evaluation):
         """(links, unlinked rows, counts per rule) of the cohort's rows against the people table."""
         spec = self.spec
         keys = linkage_stage.candidate_keys(rows)
-        people = people_src.read(PEOPLE_LINK_COLUMNS)
-        candidates_dd = people.map_partitions(pool_pass.link_candidates, keys, meta=people._meta)
-        parts = progress.compute("linkage", *candidates_dd.to_delayed(), show=self.show_progress)
-        candidates = pd.concat([p for p in parts if len(p)] or [people._meta], ignore_index=True)
+        if people_src.fmt == "parquet":
+            # names are converted only for the rows that share a PNC ID or a (date of birth, sex) block
+            empty = people_src.empty(PEOPLE_LINK_COLUMNS)
+            fragments = [f for f in people_src.fragments() if f.rows] or people_src.fragments()[:1]
+            tasks = [dask.delayed(pool_pass.link_candidates_of)(people_src, f, PEOPLE_LINK_COLUMNS, keys)
+                     for f in fragments]
+        else:
+            people = people_src.read(PEOPLE_LINK_COLUMNS)
+            empty = people._meta
+            tasks = people.map_partitions(pool_pass.link_candidates, keys, meta=people._meta).to_delayed()
+        parts = progress.compute("linkage", *tasks, show=self.show_progress)
+        candidates = pd.concat([p for p in parts if len(p)] or [empty], ignore_index=True)
         candidates = candidates.drop(columns=[national.REJECT_COLUMN])
         candidates = candidates.sort_values("person_id", kind="mergesort").reset_index(drop=True)
         linked = linkage_stage.link_cohort(

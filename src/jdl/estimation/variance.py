@@ -74,6 +74,20 @@ def _codes(values: np.ndarray) -> tuple[np.ndarray, int]:
     return codes.astype(np.int64), len(uniques)
 
 
+def pair_codes(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Codes of the (first, second) pairs in order of first appearance (a MultiIndex's factorize).
+
+    Each side is factorized, and the pairs of codes as one int64: the same
+    numbering without building a tuple per row.
+    """
+    first_codes, _ = pd.factorize(np.asarray(first), sort=False)
+    second_codes, second_values = pd.factorize(np.asarray(second), sort=False)
+    if (first_codes < 0).any() or (second_codes < 0).any():  # missing values: as a MultiIndex treats them
+        return pd.MultiIndex.from_arrays([first, second]).factorize()[0]
+    combined = first_codes.astype(np.int64) * max(len(second_values), 1) + second_codes
+    return pd.factorize(combined, sort=False)[0]
+
+
 RobustType = Literal["HC1", "HC3"]
 
 
@@ -96,15 +110,15 @@ def weighted_regression(
     dims: list[np.ndarray] = list(clusters) if clusters else [np.arange(n)]
     signs = [1.0] * len(dims)
     if len(dims) == 2:
-        pair = pd.MultiIndex.from_arrays([dims[0], dims[1]])
-        dims.append(pair.factorize()[0])
+        dims.append(pair_codes(dims[0], dims[1]))
         signs.append(-1.0)
     elif len(dims) > 2:
         raise ValueError("at most two clustering dimensions are supported")
     meat = np.zeros((k, k))
     counts = []
     for dim, sign in zip(dims, signs, strict=True):
-        codes, g = _codes(np.asarray(dim))
+        # HC1 (no clusters): every row is its own cluster, no need to factorize n distinct ids
+        codes, g = (None, n) if not clusters else _codes(np.asarray(dim))
         counts.append(g)
         if g < n:
             summed = np.column_stack(

@@ -1,6 +1,6 @@
 """Linking a cohort submission to national person ids (see DESIGN.md §1-2)."""
 
-from jdl.linkage.candidates import CandidateKeys, candidate_keys, select_candidates
+from jdl.linkage.candidates import CandidateKeys, candidate_keys, candidate_mask, select_candidates
 from jdl.linkage.link import FUZZY_MARGIN, LinkageResult, link_cohort
 from jdl.linkage.rules import LINKAGE_RULES, register_rule
 
@@ -10,6 +10,7 @@ __all__ = [
     "CandidateKeys",
     "LinkageResult",
     "candidate_keys",
+    "candidate_mask",
     "link_cohort",
     "register_rule",
     "select_candidates",

@@ -59,6 +59,11 @@ def _wanted_block_codes(keys: CandidateKeys) -> np.ndarray:
 
 def select_candidates(people: pd.DataFrame, keys: CandidateKeys) -> pd.DataFrame:
     """The rows of one people partition sharing a PNC ID or a (date of birth, sex) block."""
+    return people.loc[candidate_mask(people, keys)]
+
+
+def candidate_mask(people: pd.DataFrame, keys: CandidateKeys) -> np.ndarray:
+    """Whether each row shares a PNC ID or a (date of birth, sex) block (needs pnc_id, date_of_birth, sex)."""
     keep = np.zeros(len(people), dtype=bool)
     if keys.pnc_ids and "pnc_id" in people.columns:
         keep |= pnc_in_keys(people["pnc_id"], keys.pnc_ids)
@@ -66,4 +71,4 @@ def select_candidates(people: pd.DataFrame, keys: CandidateKeys) -> pd.DataFrame
     if len(wanted):
         codes = block_codes(days_since_epoch(people["date_of_birth"]), sex_codes(people["sex"]))
         keep |= pd.Index(wanted).get_indexer(codes) >= 0
-    return people.loc[keep]
+    return keep

@@ -92,19 +92,21 @@ def _prepared(frame: pd.DataFrame, id_column: str) -> pd.DataFrame:
     days = days_since_epoch(frame["date_of_birth"])
     sexes = sex_codes(frame["sex"])
     pnc = frame["pnc_id"] if "pnc_id" in frame.columns else pd.Series(pd.NA, index=frame.index)
+    def text(values: pd.Series) -> pd.Series:
+        # kept as strings end to end (a round trip through object arrays costs a Python string per row)
+        return values.astype("string").reset_index(drop=True)
+
     prepared = pd.DataFrame(
         {
             id_column: frame[id_column].to_numpy(dtype="int64"),
-            PNC: pnc_match_keys(pnc).to_numpy(),
+            PNC: text(pnc_match_keys(pnc)),
             DAYS: days,
             SEX: sexes,
             BLOCK: block_codes(days, sexes),
-            FORENAME: normalise_names(frame["forename"]).to_numpy(),
-            SURNAME: normalise_names(frame["surname"]).to_numpy(),
+            FORENAME: text(normalise_names(frame["forename"])),
+            SURNAME: text(normalise_names(frame["surname"])),
         }
     )
-    prepared[PNC] = prepared[PNC].astype("string")
-    prepared[[FORENAME, SURNAME]] = prepared[[FORENAME, SURNAME]].astype("string")
     if id_column == ROW:
         start = frame[START] if START in frame.columns else pd.Series(pd.NaT, index=frame.index)
         prepared[START] = pd.to_datetime(start).to_numpy(dtype="datetime64[ns]")

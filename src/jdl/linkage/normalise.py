@@ -24,6 +24,7 @@ MISSING_DAYS = np.iinfo(np.int64).min // _BLOCK_STRIDE
 _PNC_VALID = r"^(?:19|20)?\d{2}/\d{1,7}[A-Z]$"
 _PNC_PARTS = r"^(?:19|20)?(\d{2})/0*(\d+)([A-Z])$"
 _PNC_KEY = r"\1/\2\3"
+_PNC_KEY_FORM = r"^\d{2}/[1-9]\d{0,6}[A-Z]$"
 _PNC_SERIAL_DIGITS = 7
 
 
@@ -35,9 +36,23 @@ def _compact_upper(values: pd.Series) -> pa.Array:
 def pnc_match_keys(pnc_ids: pd.Series) -> pd.Series:
     """Comparable PNC key per value (string dtype), <NA> when blank or not a PNC ID."""
     # pyarrow compute directly: much faster than the pandas str accessor for regexes.
-    text = _compact_upper(pnc_ids)
+    text = pa.array(pnc_ids.astype("string[pyarrow]").array)
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    # a value of digits, "/" and capitals is its own compact upper-case form: only the others are rewritten
+    rewrite = pc.fill_null(pc.match_substring_regex(text, r"[^0-9/A-Z]"), False)
+    if pc.any(rewrite).as_py():
+        compact = pc.utf8_upper(pc.replace_substring_regex(pc.filter(text, rewrite), r"\s", ""))
+        text = pc.replace_with_mask(text, rewrite, compact.cast(text.type))
     valid = pc.fill_null(pc.match_substring_regex(text, _PNC_VALID), False)
-    keys = pc.if_else(valid, pc.replace_substring_regex(text, _PNC_PARTS, _PNC_KEY), None)
+    # a value already in key form (two-digit year, no leading zeros) is its own key: only the others
+    # go through the (much slower) regex replacement
+    own_key = pc.fill_null(pc.match_substring_regex(text, _PNC_KEY_FORM), False)
+    keys = pc.if_else(own_key, text, pa.scalar(None, text.type))
+    rewrite = pc.and_(valid, pc.invert(own_key))
+    if pc.any(rewrite).as_py():
+        rewritten = pc.replace_substring_regex(pc.filter(text, rewrite), _PNC_PARTS, _PNC_KEY)
+        keys = pc.replace_with_mask(keys, rewrite, rewritten)
     as_pandas = keys.to_pandas(types_mapper=pd.ArrowDtype).array  # .array: keep no index
     return pd.Series(as_pandas, index=pnc_ids.index, copy=False).astype("string")
 
@@ -63,8 +78,17 @@ def pnc_in_keys(pnc_ids: pd.Series, keys: frozenset[str]) -> np.ndarray:
     """Boolean mask: the value's PNC match key is one of `keys` (fast path for big tables)."""
     if not keys:
         return np.zeros(len(pnc_ids), dtype=bool)
-    found = pc.is_in(_compact_upper(pnc_ids), value_set=pnc_written_forms(keys))
-    return pc.fill_null(found, False).to_numpy(zero_copy_only=False)
+    forms = pnc_written_forms(keys)
+    text = pa.array(pnc_ids.astype("string[pyarrow]").array)
+    # a value of digits, "/" and capitals is its own compact upper-case form: only the others are rewritten
+    rewrite = pc.fill_null(pc.match_substring_regex(text, r"[^0-9/A-Z]"), False).to_numpy(zero_copy_only=False)
+    found = pc.fill_null(pc.is_in(text, value_set=forms), False).to_numpy(zero_copy_only=False)
+    if rewrite.any():
+        where = np.flatnonzero(rewrite)
+        rewritten = pc.is_in(_compact_upper(pnc_ids.iloc[where]), value_set=forms)
+        found = found.copy()
+        found[where] = pc.fill_null(rewritten, False).to_numpy(zero_copy_only=False)
+    return np.asarray(found, dtype=bool)
 
 
 def days_since_epoch(dates: pd.Series) -> np.ndarray:
@@ -82,11 +106,13 @@ def days_since_epoch(dates: pd.Series) -> np.ndarray:
 
 def sex_codes(sex: pd.Series) -> np.ndarray:
     """1 for M, 2 for F, 0 for anything else (which then matches no block)."""
-    text = sex.astype("string").str.strip().str.upper()
-    codes = np.full(len(text), _NO_SEX, dtype=np.int64)
+    # each distinct spelling is normalised once (a national table has a handful)
+    positions, distinct = pd.factorize(sex.astype("string"), use_na_sentinel=True)
+    text = pd.Series(distinct, dtype="string").str.strip().str.upper()
+    per_value = np.full(len(text) + 1, _NO_SEX, dtype=np.int64)  # the last one: missing values
     for value, code in SEX_CODES.items():
-        codes[(text == value).fillna(False).to_numpy(dtype=bool)] = code
-    return codes
+        per_value[:-1][(text == value).fillna(False).to_numpy(dtype=bool)] = code
+    return per_value[positions]
 
 
 def block_codes(days: np.ndarray, sexes: np.ndarray) -> np.ndarray:
@@ -105,8 +131,7 @@ def normalise_name(name: object) -> str:
 
 def normalise_names(names: pd.Series) -> pd.Series:
     """`normalise_name` over a Series, computed once per distinct value (names repeat a lot)."""
-    values = names.astype("string")
-    distinct = pd.unique(values.dropna())
-    lookup = {value: normalise_name(value) for value in distinct}
-    result = values.map(lookup).fillna("")
-    return result.astype("string").set_axis(names.index)
+    codes, distinct = pd.factorize(names.astype("string"))  # missing: code -1
+    normalised = pd.array([normalise_name(value) for value in distinct] + [""], dtype="string")
+    result = normalised.take(np.where(codes < 0, len(distinct), codes))
+    return pd.Series(result, index=names.index)

@@ -104,12 +104,22 @@ def _no_letters_reasons(pending: pd.DataFrame) -> dict[int, str]:
     }
 
 
+def _in_blocks_of(people: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
+    """People in the (date of birth, sex) block of some row: the only ones a same-DOB-and-sex rule can pair.
+
+    Filtering before a merge keeps the pairs and their order; it spares hashing every candidate's keys.
+    """
+    return people[BLOCK].isin(rows[BLOCK].unique()).to_numpy(dtype=bool)
+
+
 @register_rule("pnc_id")
 def link_by_pnc_id(pending: pd.DataFrame, people: pd.DataFrame, _: RuleContext) -> RuleOutcome:
     """Same PNC ID, unless the person's sex and date of birth both disagree (a likely typo)."""
     with_pnc = pending.loc[pending[PNC].notna(), [ROW, PNC, DAYS, SEX]]
+    # only people whose key some pending row has can pair up (the merge keeps their order)
+    wanted = people[PNC].notna() & people[PNC].isin(with_pnc[PNC].unique())
     pairs = with_pnc.merge(
-        people.loc[people[PNC].notna(), [PERSON, PNC, DAYS, SEX]],
+        people.loc[wanted.to_numpy(dtype=bool), [PERSON, PNC, DAYS, SEX]],
         on=PNC,
         suffixes=("", "_person"),
     )
@@ -139,8 +149,9 @@ def link_by_exact_identity(
 ) -> RuleOutcome:
     """Same normalised forename, surname, date of birth and sex, and only one such person."""
     keys = [FORENAME, SURNAME, DAYS, SEX]
-    pairs = pending.loc[_identity_usable(pending), [ROW, *keys]].merge(
-        people.loc[_identity_usable(people), [PERSON, *keys]], on=keys
+    usable = pending.loc[_identity_usable(pending)]
+    pairs = usable[[ROW, *keys]].merge(
+        people.loc[_identity_usable(people) & _in_blocks_of(people, usable), [PERSON, *keys]], on=keys
     )
     n_people = pairs.groupby(ROW)[PERSON].transform("size")
     links = _links_from(pairs.loc[n_people == 1]) if len(pairs) else _empty_links()
@@ -181,8 +192,9 @@ def link_by_fuzzy_identity(
     pending: pd.DataFrame, people: pd.DataFrame, context: RuleContext
 ) -> RuleOutcome:
     """Best name similarity within the same (date of birth, sex), if high and clearly best."""
-    pairs = pending.loc[_identity_usable(pending), [ROW, BLOCK, FORENAME, SURNAME]].merge(
-        people.loc[_identity_usable(people), [PERSON, BLOCK, FORENAME, SURNAME]],
+    usable = pending.loc[_identity_usable(pending)]
+    pairs = usable[[ROW, BLOCK, FORENAME, SURNAME]].merge(
+        people.loc[_identity_usable(people) & _in_blocks_of(people, usable), [PERSON, BLOCK, FORENAME, SURNAME]],
         on=BLOCK,
         suffixes=("", "_person"),
     )

@@ -12,9 +12,9 @@ def _is_numeric(series: pd.Series) -> bool:
     return pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series)
 
 
-def _levels(series: pd.Series) -> list[object]:
+def _levels(series: pd.Series, distinct: list[object] | None = None) -> list[object]:
     """Observed levels: a categorical's own category order, otherwise sorted (as R does)."""
-    observed = set(series.unique())
+    observed = set(series.unique() if distinct is None else distinct)
     if isinstance(series.dtype, pd.CategoricalDtype):
         return [c for c in series.cat.categories if c in observed]
     return sorted(observed, key=str)
@@ -60,7 +60,14 @@ def design_matrix(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
                 )
             )
             continue
-        if series.nunique(dropna=True) < 2:
+        numeric = _is_numeric(series)
+        if numeric:
+            values = series.to_numpy(dtype=float)
+            single = len(values) == 0 or bool(values.min() == values.max())  # no value is missing here
+        else:
+            codes, uniques = pd.factorize(series)
+            single = len(uniques) < 2
+        if single:
             value = series.iloc[0] if len(series) else None
             problems.append(
                 Problem(
@@ -71,12 +78,13 @@ def design_matrix(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
                 )
             )
             continue
-        if _is_numeric(series):
-            parts[column] = series.to_numpy(dtype=float)
+        if numeric:
+            parts[column] = values
             continue
-        values = series.to_numpy(dtype=object)
-        for level in _levels(series)[1:]:
-            parts[f"{column}{level}"] = (values == level).astype(float)
+        # one pass to codes, then a dummy per level (the same 0/1 values as comparing every row)
+        code_of = {value: code for code, value in enumerate(uniques.tolist())}
+        for level in _levels(series, list(code_of))[1:]:
+            parts[f"{column}{level}"] = (codes == code_of[level]).astype(float)
     if problems:
         raise JdlUserError(problems)
     names = list(parts)

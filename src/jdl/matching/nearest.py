@@ -253,6 +253,9 @@ def _without_replacement(
     )
 
 
+HEAP_CHUNK = 4096
+
+
 def heap_select(values: list[float], k: int) -> list[int]:
     """Positions of the k elements std::partial_sort (libstdc++) puts first, by `values`.
 
@@ -299,9 +302,15 @@ def heap_select(values: list[float], k: int) -> list[int]:
             if parent == 0:
                 break
             parent -= 1
-    for i in range(k, n):
-        if less(i, heap[0]):
-            adjust(0, k, i)
+    # only a value below the heap's top enters, and the top never grows: each chunk of the rest is
+    # screened against the top at its start (a superset of what enters), then replayed one by one
+    array = np.asarray(values, dtype=float)
+    for chunk_start in range(k, n, HEAP_CHUNK):
+        chunk = array[chunk_start:chunk_start + HEAP_CHUNK]
+        for offset in np.flatnonzero(chunk < values[heap[0]]).tolist():
+            i = chunk_start + offset
+            if less(i, heap[0]):
+                adjust(0, k, i)
     return heap
 
 

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+from jdl.cohort import as_text
 from jdl.durations import Duration
 from jdl.errors import JdlUserError
+from jdl.measures import kernels
 from jdl.registry import Registry
 
 DAYS_PER_YEAR = 365.25
@@ -58,8 +61,91 @@ class CovariateContext:
         return pd.Series(aligned.to_numpy(), index=self.index_table.index)
 
     def person_attribute(self, column: str) -> pd.Series:
-        lookup = self.people.drop_duplicates("person_id").set_index("person_id")[column]
-        return self.per_person(lookup)
+        values = self._people_by_id[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            # a Categorical stays one (to_numpy would make an object per row); same values
+            aligned = values.reindex(self.index_table["person_id"].to_numpy())
+            return pd.Series(aligned.array, index=self.index_table.index)
+        return self.per_person(values)
+
+    # -- the numpy formulation the built-in covariates use (see jdl.measures.kernels)
+
+    @cached_property
+    def _people_by_id(self) -> pd.DataFrame:
+        return self.people.drop_duplicates("person_id").set_index("person_id")
+
+    @cached_property
+    def rows(self) -> HistoryRows:
+        """The history as arrays aligned with each row's person in `index_table`."""
+        return HistoryRows.of(self.index_table, self.history)
+
+    def prior_mask(self, window: Duration | None) -> np.ndarray:
+        """`prior(window)` as a mask over the history rows."""
+        rows = self.rows
+        keep = rows.prior.copy()
+        if window is not None:
+            start = kernels.nanoseconds(_window_start(self.index_table["index_outcome_date"], window))
+            row_start = rows.gather(start)
+            keep &= kernels.present(row_start) & (rows.outcome >= row_start)
+        return keep
+
+    def count(self, keep: np.ndarray) -> pd.Series:
+        """Kept history rows per person (0 for none), aligned with `index_table`."""
+        counts = kernels.count_per_person(self.rows.position, keep, len(self.index_table))
+        return pd.Series(counts, index=self.index_table.index)
+
+    def occasions(self, keep: np.ndarray) -> pd.Series:
+        """Distinct outcome dates among the kept rows per person (0 for none)."""
+        rows = self.rows
+        counts = kernels.distinct_per_person(rows.position, rows.outcome, keep, len(self.index_table))
+        return pd.Series(counts, index=self.index_table.index)
+
+    def earliest(self, column: str, keep: np.ndarray) -> pd.Series:
+        """The earliest date in `column` among the kept rows per person (NaT for none)."""
+        values = kernels.nanoseconds(self.history[column])
+        first = kernels.minimum_per_person(self.rows.position, values, keep, len(self.index_table))
+        return kernels.as_dates(first).set_axis(self.index_table.index)
+
+
+@dataclass(frozen=True)
+class HistoryRows:
+    """Each history row's person position in the index table and its dates as int64 ns."""
+
+    position: np.ndarray  # -1: the person is not in the index table
+    clipped: np.ndarray  # position with -1 as 0, to gather per-person values
+    outcome: np.ndarray
+    prior: np.ndarray  # outcome date before the person's index occasion's outcome date
+    up_to_index: np.ndarray  # outcome date on or before it
+
+    @classmethod
+    def of(cls, index_table: pd.DataFrame, history: pd.DataFrame) -> HistoryRows:
+        position = kernels.positions(index_table["person_id"], history["person_id"])
+        matched = position >= 0
+        clipped = np.where(matched, position, 0)
+        outcome = kernels.nanoseconds(history["outcome_date"])
+        index_outcome = kernels.nanoseconds(index_table["index_outcome_date"])
+        row_index = _gather(index_outcome, clipped)
+        comparable = matched & kernels.present(outcome) & kernels.present(row_index)
+        return cls(
+            position=position, clipped=clipped, outcome=outcome,
+            prior=comparable & (outcome < row_index),
+            up_to_index=comparable & (outcome <= row_index),
+        )
+
+    def gather(self, per_person: np.ndarray) -> np.ndarray:
+        """A per-person int64 array at each history row (meaningful where `position >= 0`)."""
+        return _gather(per_person, self.clipped)
+
+
+def _gather(per_person: np.ndarray, clipped: np.ndarray) -> np.ndarray:
+    if len(per_person) == 0:
+        return np.full(len(clipped), kernels.NAT, dtype=np.int64)
+    return per_person[clipped]
+
+
+def _window_start(dates: pd.Series, window: Duration) -> pd.Series:
+    """The start of a window of `window` ending at each date (calendar-aware)."""
+    return dates - (window.add_to(dates) - dates)
 
 
 @dataclass(frozen=True)
@@ -91,7 +177,7 @@ def _age_at_index(ctx: CovariateContext, _: Duration | None) -> pd.Series:
 
 def _attribute(column: str) -> Callable[[CovariateContext, Duration | None], pd.Series]:
     def compute(ctx: CovariateContext, _: Duration | None) -> pd.Series:
-        return ctx.person_attribute(column).astype("string").fillna("Unknown")
+        return as_text(ctx.person_attribute(column)).fillna("Unknown")
 
     return compute
 
@@ -105,25 +191,23 @@ def _index_column(column: str, numeric: bool = False) -> Callable[[CovariateCont
 
 
 def _prior_proven_offences(ctx: CovariateContext, window: Duration | None) -> pd.Series:
-    counts = ctx.prior(window).groupby("person_id").size()
-    return ctx.per_person(counts, fill=0).astype("float64")
+    return ctx.count(ctx.prior_mask(window))
+
+
+def _disposal_is(ctx: CovariateContext, disposal: str) -> np.ndarray:
+    return (ctx.history["disposal"] == disposal).fillna(False).to_numpy(dtype=bool)
 
 
 def _prior_custodial_sentences(ctx: CovariateContext, window: Duration | None) -> pd.Series:
-    prior = ctx.prior(window)
-    occasions = prior.loc[prior["disposal"] == "custody"].drop_duplicates(["person_id", "outcome_date"])
-    return ctx.per_person(occasions.groupby("person_id").size(), fill=0).astype("float64")
+    return ctx.occasions(ctx.prior_mask(window) & _disposal_is(ctx, "custody"))
 
 
 def _prior_cautions(ctx: CovariateContext, window: Duration | None) -> pd.Series:
-    prior = ctx.prior(window)
-    occasions = prior.loc[prior["disposal"] == "caution"].drop_duplicates(["person_id", "outcome_date"])
-    return ctx.per_person(occasions.groupby("person_id").size(), fill=0).astype("float64")
+    return ctx.occasions(ctx.prior_mask(window) & _disposal_is(ctx, "caution"))
 
 
 def _first_offence_date(ctx: CovariateContext) -> pd.Series:
-    first = ctx.up_to_index().groupby("person_id")["offence_date"].min()
-    return pd.to_datetime(ctx.per_person(first))
+    return ctx.earliest("offence_date", ctx.rows.up_to_index)
 
 
 def _years_since_first_offence(ctx: CovariateContext, _: Duration | None) -> pd.Series:
@@ -140,10 +224,9 @@ def _age_at_first_offence(ctx: CovariateContext, _: Duration | None) -> pd.Serie
 
 def _copas_rate(ctx: CovariateContext, _: Duration | None) -> pd.Series:
     """OGRS-style Copas rate: ln((previous sanction occasions + 1) / (years in career + 10))."""
-    prior = ctx.prior(None).drop_duplicates(["person_id", "outcome_date"])
-    previous = ctx.per_person(prior.groupby("person_id").size(), fill=0).astype("float64")
-    first_sanction = ctx.per_person(ctx.up_to_index().groupby("person_id")["outcome_date"].min())
-    first_sanction = pd.to_datetime(first_sanction).fillna(ctx.index_table["index_outcome_date"])
+    previous = ctx.occasions(ctx.rows.prior)
+    first_sanction = ctx.earliest("outcome_date", ctx.rows.up_to_index)
+    first_sanction = first_sanction.fillna(ctx.index_table["index_outcome_date"])
     career_years = (ctx.index_table["index_outcome_date"] - first_sanction).dt.days / DAYS_PER_YEAR
     return pd.Series(np.log((previous + 1.0) / (career_years.astype("float64") + 10.0)), index=previous.index)
 
@@ -155,10 +238,11 @@ def _prior_year_reoffending(ctx: CovariateContext, window: Duration | None) -> p
     before the index date, which a programme starting at the index cannot change.
     """
     span = window or Duration(1, "y")
-    prior = ctx.prior(None)
-    start = prior["index_outcome_date"] - (span.add_to(prior["index_outcome_date"]) - prior["index_outcome_date"])
-    recent = prior.loc[prior["offence_date"] >= start]
-    return ctx.per_person((recent.groupby("person_id").size() > 0).astype("float64"), fill=0).astype("float64")
+    rows = ctx.rows
+    start = rows.gather(kernels.nanoseconds(_window_start(ctx.index_table["index_outcome_date"], span)))
+    offence = kernels.nanoseconds(ctx.history["offence_date"])
+    recent = rows.prior & kernels.present(start) & kernels.present(offence) & (offence >= start)
+    return (ctx.count(recent) > 0).astype("float64")
 
 
 for _covariate in (

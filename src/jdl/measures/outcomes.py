@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+from jdl.cohort import text_in
 from jdl.durations import Duration
+from jdl.measures import kernels
 from jdl.registry import Registry
 
 PROVEN_OUTCOMES = ("court_conviction", "caution")
@@ -50,15 +53,39 @@ class ReoffenceContext:
 
     def first_reoffences(self) -> pd.DataFrame:
         """Each reoffender's first proven reoffence (earliest offence; the most serious on a tie)."""
-        ranked = self.reoffences.assign(
-            _severity_rank=self.reoffences["severity"]
-            .map({s: i for i, s in enumerate(SEVERITY_ORDER)})
-            .fillna(len(SEVERITY_ORDER))
-        )
-        ranked = ranked.sort_values(
-            ["person_id", "offence_date", "_severity_rank", "outcome_date"], kind="mergesort"
-        )
-        return ranked.drop_duplicates("person_id", keep="first").set_index("person_id")
+        return self.reoffences.iloc[self._first_rows].set_index("person_id")
+
+    @cached_property
+    def positions(self) -> np.ndarray:
+        """Each reoffence's row in `index_table`."""
+        return kernels.positions(self.index_table["person_id"], self.reoffences["person_id"])
+
+    @cached_property
+    def _first_rows(self) -> np.ndarray:
+        # a stable sort by person, offence date, severity rank, outcome date; the first row of each person
+        severity = _rank(self.reoffences["severity"], SEVERITY_ORDER)
+        return kernels.first_rows(self.positions, [
+            kernels.nanoseconds(self.reoffences["offence_date"]), severity,
+            kernels.nanoseconds(self.reoffences["outcome_date"]),
+        ])
+
+    def count(self, keep: np.ndarray | None = None) -> pd.Series:
+        """Reoffences (the kept ones) per person, aligned with `index_table`."""
+        everything = np.ones(len(self.positions), dtype=bool) if keep is None else keep
+        counts = kernels.count_per_person(self.positions, everything, len(self.index_table))
+        return pd.Series(counts, index=self.index_table.index)
+
+    def occasions(self, keep: np.ndarray) -> pd.Series:
+        """Distinct outcome dates among the kept reoffences per person."""
+        dates = kernels.nanoseconds(self.reoffences["outcome_date"])
+        counts = kernels.distinct_per_person(self.positions, dates, keep, len(self.index_table))
+        return pd.Series(counts, index=self.index_table.index)
+
+
+def _rank(values: pd.Series, order: tuple[str, ...]) -> np.ndarray:
+    """Each value's place in `order` (len(order) for anything else, missing included)."""
+    codes = pd.Categorical(values, categories=list(order)).codes.astype(np.int64)
+    return np.where(codes < 0, len(order), codes)
 
 
 @dataclass(frozen=True)
@@ -79,28 +106,50 @@ def register_measure(measure: Measure) -> Measure:
 def proven_reoffences(
     index_table: pd.DataFrame, history: pd.DataFrame, follow_up: Duration, waiting_period: Duration
 ) -> pd.DataFrame:
-    """The events that are proven reoffences of each person, by the DESIGN.md definition."""
-    joined = history.merge(index_table[["person_id", "index_date"]], on="person_id", how="inner")
-    window_end = follow_up.add_to(joined["index_date"])
+    """The events that are proven reoffences of each person, by the DESIGN.md definition.
+
+    The history's rows in order with the person's index_date, as an inner merge
+    with `index_table` (one row per person) gives, and days_after_index.
+    """
+    position = kernels.positions(index_table["person_id"], history["person_id"])
+    matched = position >= 0
+    clipped = np.where(matched, position, 0)
+    index_dates = index_table["index_date"]
+    window_end = follow_up.add_to(index_dates)
     proven_by = waiting_period.add_to(window_end)
+
+    def at_rows(per_person: pd.Series) -> np.ndarray:
+        values = kernels.nanoseconds(per_person)
+        return values[clipped] if len(values) else np.full(len(clipped), kernels.NAT, dtype=np.int64)
+
+    index_at, end_at, proven_at = at_rows(index_dates), at_rows(window_end), at_rows(proven_by)
+    offence = kernels.nanoseconds(history["offence_date"])
+    outcome = kernels.nanoseconds(history["outcome_date"])
+    comparable = (matched & kernels.present(index_at) & kernels.present(end_at) & kernels.present(proven_at)
+                  & kernels.present(offence) & kernels.present(outcome))
     keep = (
-        joined["outcome_type"].isin(PROVEN_OUTCOMES)
-        & (joined["offence_date"] > joined["index_date"])
-        & (joined["offence_date"] <= window_end)
-        & (joined["outcome_date"] <= proven_by)
+        comparable
+        & text_in(history["outcome_type"], PROVEN_OUTCOMES)
+        & (offence > index_at)
+        & (offence <= end_at)
+        & (outcome <= proven_at)
     )
-    reoffences = joined.loc[keep.fillna(False)].copy()
+    reoffences = history.loc[keep].copy()
+    # the labels an inner merge gives: the row's number among the history rows that matched a person
+    reoffences.index = pd.Index(np.cumsum(matched)[keep] - 1)
+    reoffences["index_date"] = pd.Series(index_at[keep].view("datetime64[ns]"), index=reoffences.index).astype(
+        index_dates.dtype
+    )
     reoffences["days_after_index"] = (reoffences["offence_date"] - reoffences["index_date"]).dt.days
     return reoffences
 
 
 def _reoffending_rate(ctx: ReoffenceContext) -> dict[str, pd.Series]:
-    counts = ctx.reoffences.groupby("person_id").size()
-    return {"reoffending_rate": (ctx.per_person(counts) > 0).astype("float64")}
+    return {"reoffending_rate": (ctx.count() > 0).astype("float64")}
 
 
 def _reoffending_frequency(ctx: ReoffenceContext) -> dict[str, pd.Series]:
-    return {"reoffending_frequency": ctx.per_person(ctx.reoffences.groupby("person_id").size())}
+    return {"reoffending_frequency": ctx.count()}
 
 
 def _days_to_first(ctx: ReoffenceContext) -> dict[str, pd.Series]:
@@ -108,18 +157,16 @@ def _days_to_first(ctx: ReoffenceContext) -> dict[str, pd.Series]:
     return {"days_to_first_reoffence": ctx.per_person(first, fill=None)}
 
 
-def _custodial(ctx: ReoffenceContext) -> pd.DataFrame:
-    custody = ctx.reoffences.loc[ctx.reoffences["disposal"] == "custody"]
-    return custody.drop_duplicates(["person_id", "outcome_date"])
+def _custodial(ctx: ReoffenceContext) -> np.ndarray:
+    return (ctx.reoffences["disposal"] == "custody").fillna(False).to_numpy(dtype=bool)
 
 
 def _custody_rate(ctx: ReoffenceContext) -> dict[str, pd.Series]:
-    counts = _custodial(ctx).groupby("person_id").size()
-    return {"custody_rate": (ctx.per_person(counts) > 0).astype("float64")}
+    return {"custody_rate": (ctx.occasions(_custodial(ctx)) > 0).astype("float64")}
 
 
 def _custody_frequency(ctx: ReoffenceContext) -> dict[str, pd.Series]:
-    return {"custody_frequency": ctx.per_person(_custodial(ctx).groupby("person_id").size())}
+    return {"custody_frequency": ctx.occasions(_custodial(ctx))}
 
 
 def _first_severity(ctx: ReoffenceContext) -> dict[str, pd.Series]:

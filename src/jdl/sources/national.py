@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import csv
 import glob
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import dask.dataframe as dd
 import fsspec
 import numpy as np
 import pandas as pd
@@ -28,9 +28,14 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from jdl.errors import JdlUserError
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
 from jdl.sources.layout import Fragment, parquet_fragments
 
 REJECT_COLUMN = "_reject_reason"
+# Text columns of few distinct values, read from Parquet as dictionaries.
+DICTIONARY_TEXT = ("offence_group", "region")
 
 OUTCOME_TYPES = ("court_conviction", "caution", "pnd")
 SEVERITIES = ("indictable", "either_way", "summary")
@@ -160,7 +165,8 @@ class TableSource:
         return [Fragment(path, "csv", rows=_csv_rows_estimate(path)) for path in self.files]
 
     def read_fragment(
-        self, fragment: Fragment, columns: Sequence[str], person_ids: np.ndarray | None = None
+        self, fragment: Fragment, columns: Sequence[str], person_ids: np.ndarray | None = None,
+        *, categorical: bool = False,
     ) -> pd.DataFrame:
         """One fragment's `columns`, normalised, with the reject column.
 
@@ -171,17 +177,45 @@ class TableSource:
         wanted = self._check_columns(columns)
         pushed = False
         if fragment.fmt == "parquet":
-            table, pushed = _scan_parquet(fragment, wanted, person_ids)
+            # columns with few distinct values are read as dictionaries: each value is checked once
+            dictionary = [c for c in wanted if c in self.contract.categories or c in DICTIONARY_TEXT]
+            table, pushed = _scan_parquet(fragment, wanted, person_ids, dictionary)
         else:
             frame = pd.read_csv(_local_or_url(fragment.path), usecols=wanted, dtype=str, encoding="utf-8-sig")
             table = pa.Table.from_pandas(frame[wanted], preserve_index=False)
-        normalised = normalise_table(table, self.contract, wanted)
+        normalised = normalise_table(table, self.contract, wanted, categorical=categorical)
         if person_ids is not None and not pushed:
             normalised = normalised.loc[normalised["person_id"].isin(person_ids)].reset_index(drop=True)
         return normalised
 
+    def read_fragment_selected(
+        self, fragment: Fragment, columns: Sequence[str], key_columns: Sequence[str],
+        select: Callable[[pd.DataFrame], np.ndarray],
+    ) -> pd.DataFrame:
+        """`read_fragment(fragment, columns)` restricted to the rows `select` keeps.
+
+        `select` sees only `key_columns` (normalised, with the reject column of
+        those columns); the other columns are normalised for the kept rows alone,
+        which saves converting, say, ten million names to keep a few thousand.
+        A row's values and reject reason depend on that row alone, so the result
+        is the same rows as filtering the whole fragment whenever the reject
+        reasons come from `key_columns` (the caller's contract).
+        """
+        wanted = self._check_columns(columns)
+        keys = self._check_columns(key_columns)
+        if fragment.fmt == "parquet":
+            dictionary = [c for c in wanted if c in self.contract.categories or c in DICTIONARY_TEXT]
+            table, _ = _scan_parquet(fragment, wanted, None, dictionary)
+        else:
+            frame = pd.read_csv(_local_or_url(fragment.path), usecols=wanted, dtype=str, encoding="utf-8-sig")
+            table = pa.Table.from_pandas(frame[wanted], preserve_index=False)
+        keep = np.asarray(select(normalise_table(table.select(keys), self.contract, keys)), dtype=bool)
+        return normalise_table(table.filter(pa.array(keep)), self.contract, wanted)
+
     def read(self, columns: Sequence[str]) -> dd.DataFrame:
         """Lazily read `columns` (plus nothing else), normalised to the contract's dtypes."""
+        import dask.dataframe as dd  # only the CSV and shuffle paths use Dask DataFrames
+
         wanted = self._check_columns(columns)
         if self.fmt == "csv":
             frame = dd.read_csv(list(self.files), usecols=wanted, dtype=str, blocksize="64MB",
@@ -251,7 +285,7 @@ def _csv_rows_estimate(path: str) -> int:
 
 
 def _scan_parquet(
-    fragment: Fragment, columns: list[str], person_ids: np.ndarray | None
+    fragment: Fragment, columns: list[str], person_ids: np.ndarray | None, dictionary: Sequence[str] = ()
 ) -> tuple[pa.Table, bool]:
     """The fragment's columns, and whether the person_id filter was pushed into the scan."""
     if _is_url(fragment.path):
@@ -261,7 +295,8 @@ def _scan_parquet(
         arrow_fs: pafs.FileSystem = PyFileSystem(FSSpecHandler(filesystem))
     else:
         arrow_fs, inner = pafs.LocalFileSystem(), _local_or_url(fragment.path)
-    piece = ds.ParquetFileFormat().make_fragment(inner, filesystem=arrow_fs)
+    options = ds.ParquetReadOptions(dictionary_columns=list(dictionary)) if dictionary else None
+    piece = ds.ParquetFileFormat(read_options=options).make_fragment(inner, filesystem=arrow_fs)
     if fragment.row_groups is not None:
         piece = piece.subset(row_group_ids=list(fragment.row_groups))
     row_filter = None
@@ -297,9 +332,28 @@ def _to_pandas(column: pa.ChunkedArray) -> pd.Series:
 
 def _strings(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """A column as trimmed text (what pandas' astype("string").str.strip() gives)."""
+    if pa.types.is_dictionary(column.type) and _is_text(column.type.value_type):
+        encoded = _dictionary(column)
+        return pa.chunked_array([pc.take(_trimmed(encoded.dictionary), encoded.indices)])
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         column = pc.cast(column, pa.string())
     return pc.utf8_trim_whitespace(column.cast(pa.string()))
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _trimmed(values: pa.Array) -> pa.Array:
+    return pc.utf8_trim_whitespace(values.cast(pa.string()))
+
+
+def _dictionary(column: pa.ChunkedArray) -> pa.DictionaryArray:
+    """A dictionary-typed column as one array over one dictionary."""
+    combined = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    if len(combined) == 0 and not isinstance(combined, pa.DictionaryArray):
+        return pa.DictionaryArray.from_arrays(pa.array([], pa.int32()), pa.array([], pa.string()))
+    return combined
 
 
 def _blank(values: pd.Series) -> np.ndarray:
@@ -313,7 +367,7 @@ def _blank(values: pd.Series) -> np.ndarray:
 
 def _blank_arrow(column: pa.ChunkedArray) -> np.ndarray:
     missing = column.is_null().to_numpy(zero_copy_only=False)
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+    if _is_text(column.type):
         empty = pc.equal(pc.utf8_trim_whitespace(column), "").fill_null(True)
         missing |= empty.to_numpy(zero_copy_only=False)
     return np.asarray(missing, dtype=bool)
@@ -336,20 +390,62 @@ def _as_dates(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return converted, bad
 
 
-def _canonical_codes(column: pa.ChunkedArray, allowed: tuple[str, ...], name: str) -> pa.Array:
-    """Canonical spellings of a categorical column, normalising each distinct value once."""
+class _Coded:
+    """A column as dictionary indices (null: missing) into values (None: no value)."""
+
+    def __init__(self, indices: pa.Array, values: list[str | None]) -> None:
+        self.indices = indices
+        self.values = values
+        # the indices once as numpy, missing ones pointing one past the values
+        self.positions = indices.fill_null(len(values)).to_numpy(zero_copy_only=False)
+
+    def per_row(self, per_value: list[object], missing: object, dtype: type) -> np.ndarray:
+        """A value for each distinct value, spread to the rows (`missing` for missing cells)."""
+        return np.array([*per_value, missing], dtype=dtype)[self.positions]
+
+    def text(self) -> pa.Array:
+        return pc.take(pa.array(self.values, pa.string()), self.indices)
+
+    def has_no_value(self) -> np.ndarray:
+        return self.per_row([v is None for v in self.values], True, bool)
+
+    def series(self, categorical: bool) -> pd.Series:
+        if not categorical:
+            return _to_pandas(pa.chunked_array([self.text()]))
+        # categories in text order, so that sorting by codes sorts by text
+        categories = sorted({v for v in self.values if v is not None})
+        place = {c: i for i, c in enumerate(categories)}
+        codes = self.per_row([place.get(v, -1) if v is not None else -1 for v in self.values], -1, np.int32)
+        return pd.Series(pd.Categorical.from_codes(codes, categories=categories))
+
+
+def _canonical_codes(column: pa.ChunkedArray, allowed: tuple[str, ...], name: str) -> tuple[_Coded, np.ndarray]:
+    """Canonical spellings of a categorical column, and its blank cells (missing or empty text).
+
+    Each distinct value is normalised and checked once, on the column's dictionary.
+    """
     canonical = {a.lower(): a for a in allowed}
     if name == "sex":
         canonical.update({"male": "M", "female": "F"})
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+    if pa.types.is_dictionary(column.type) and _is_text(column.type.value_type):
+        encoded = _dictionary(column)
+    elif _is_text(column.type):
+        encoded = pc.dictionary_encode(column.cast(pa.string())).combine_chunks()
+    else:
+        absent = _blank_arrow(column)
         try:
-            column = pc.cast(column, pa.string())
+            text = pc.cast(column, pa.string())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return pa.nulls(len(column), pa.string())
-    encoded = pc.dictionary_encode(column.cast(pa.string())).combine_chunks()
-    uniques = encoded.dictionary.to_pylist()
+            return _Coded(pa.nulls(len(column), pa.int32()), []), absent
+        encoded = pc.dictionary_encode(text).combine_chunks()
+    values = encoded.dictionary.cast(pa.string())
+    uniques = values.to_pylist()
     mapped = [canonical.get(str(u).strip().lower().replace(" ", "_").replace("-", "_")) for u in uniques]
-    return pc.take(pa.array(mapped, pa.string()), encoded.indices)
+    coded = _Coded(encoded.indices, mapped)
+    if pa.types.is_dictionary(column.type) or _is_text(column.type):
+        blank_values = pc.equal(pc.utf8_trim_whitespace(values), "").fill_null(True).to_pylist()
+        absent = coded.per_row(blank_values, True, bool)
+    return coded, absent
 
 
 class _Reasons:
@@ -374,11 +470,16 @@ class _Reasons:
         return _to_pandas(pa.chunked_array([text]))
 
 
-def normalise_table(table: pa.Table, contract: TableContract, columns: Sequence[str]) -> pd.DataFrame:
+def normalise_table(
+    table: pa.Table, contract: TableContract, columns: Sequence[str], *, categorical: bool = False
+) -> pd.DataFrame:
     """Contract dtypes for one fragment, and a reason for every row that breaks the contract.
 
     Typed Parquet columns (integers, dates, text) are converted in Arrow; text
-    that has to be parsed (CSV) goes through pandas' parsers.
+    that has to be parsed (CSV) goes through pandas' parsers. `categorical`:
+    categorical columns, and text columns read as dictionaries, become pandas
+    Categoricals (categories in text order) instead of strings: the same
+    values, without a Python-visible string per row.
     """
     rows = table.num_rows
     out: dict[str, pd.Series] = {}
@@ -418,13 +519,14 @@ def normalise_table(table: pa.Table, contract: TableContract, columns: Sequence[
             out[column] = days
         elif column in contract.categories:
             allowed = contract.categories[column]
-            text = _canonical_codes(raw, allowed, column)
-            absent = _blank_arrow(raw)
-            unmapped = text.is_null().to_numpy(zero_copy_only=False)
-            reasons.flag(unmapped & ~absent, f"{column} is not one of {', '.join(allowed)}")
+            coded, absent = _canonical_codes(raw, allowed, column)
+            reasons.flag(coded.has_no_value() & ~absent, f"{column} is not one of {', '.join(allowed)}")
             if column not in contract.nullable:
                 reasons.flag(absent, f"{column} is missing")
-            out[column] = _to_pandas(pa.chunked_array([text]))
+            out[column] = coded.series(categorical)
+        elif categorical and pa.types.is_dictionary(kind) and _is_text(kind.value_type):
+            encoded = _dictionary(raw)
+            out[column] = _Coded(encoded.indices, _trimmed(encoded.dictionary).to_pylist()).series(True)
         else:
             out[column] = _to_pandas(_strings(raw))
     if contract.name == "events" and {"offence_date", "outcome_date"} <= set(columns):
