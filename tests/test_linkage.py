@@ -6,6 +6,8 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from rapidfuzz.distance import JaroWinkler
 
@@ -139,6 +141,37 @@ def test_fast_pnc_membership_equals_key_membership() -> None:
     expected = all_keys.isin(wanted).fillna(False).to_numpy(dtype=bool)
     assert expected.sum() > 100
     assert (pnc_in_keys(series, wanted) == expected).all()
+
+
+
+def _keys_by_regex_replacement(pnc_ids: pd.Series) -> pd.Series:
+    """The plain formulation of a PNC key: compact, upper-case, then one regex replacement per value."""
+    text = pa.array(pnc_ids.astype("string[pyarrow]").array)
+    compact = pc.utf8_upper(pc.replace_substring_regex(text, r"\s", ""))
+    valid = pc.fill_null(pc.match_substring_regex(compact, r"^(?:19|20)?\d{2}/\d{1,7}[A-Z]$"), False)
+    keys = pc.if_else(valid, pc.replace_substring_regex(compact, r"^(?:19|20)?(\d{2})/0*(\d+)([A-Z])$",
+                                                        r"\1/\2\3"), pa.scalar(None, compact.type))
+    return pd.Series(keys.to_pandas(types_mapper=pd.ArrowDtype).array, index=pnc_ids.index).astype("string")
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_pnc_match_keys_equal_the_regex_replacement_of_every_value(seed: int) -> None:
+    # the century is dropped by slicing where what is left is a key; other values use the regex
+    rng = np.random.default_rng(seed)
+    spellings: list[str | None] = ["2000/0000000B", "20/5B", "2020/5B", "1909/1A", "2019/1234567Z",
+                                   "2019/12345678Z", "19/012A", "xx", "", None, " 99/0A ", "2099/0a"]
+    for _ in range(5000):
+        year = int(rng.integers(0, 100))
+        serial = int(rng.integers(0, 10 ** int(rng.integers(1, 8))))
+        century = ["", "19", "20", "18", "2"][int(rng.integers(0, 5))]
+        check = "ABZ1"[int(rng.integers(0, 4))]
+        text = f"{century}{year:02d}/{str(serial).zfill(int(rng.integers(0, 9)))}{check}"
+        spellings.append(text.lower() if rng.random() < 0.1 else (f" {text}" if rng.random() < 0.05 else text))
+    series = pd.Series(spellings, index=np.arange(len(spellings)) * 3)
+    keys = pnc_match_keys(series)
+    expected = _keys_by_regex_replacement(series)
+    assert keys.notna().sum() > 2000 and keys.isna().sum() > 100
+    pd.testing.assert_series_equal(keys, expected)
 
 
 # -- candidate selection

@@ -51,10 +51,25 @@ def pnc_match_keys(pnc_ids: pd.Series) -> pd.Series:
     keys = pc.if_else(own_key, text, pa.scalar(None, text.type))
     rewrite = pc.and_(valid, pc.invert(own_key))
     if pc.any(rewrite).as_py():
-        rewritten = pc.replace_substring_regex(pc.filter(text, rewrite), _PNC_PARTS, _PNC_KEY)
-        keys = pc.replace_with_mask(keys, rewrite, rewritten)
+        keys = _rewritten_keys(text, keys, rewrite)
     as_pandas = keys.to_pandas(types_mapper=pd.ArrowDtype).array  # .array: keep no index
     return pd.Series(as_pandas, index=pnc_ids.index, copy=False).astype("string")
+
+
+def _rewritten_keys(text: pa.Array, keys: pa.Array, rewrite: pa.Array) -> pa.Array:
+    """`keys` with the valid PNC IDs at `rewrite` (not in key form) replaced by their key."""
+    candidates = pc.filter(text, rewrite)
+    # A valid value with its "/" at position 4 starts with a century (19|20): dropping those two
+    # characters is the regex replacement's result whenever what is left is in key form (no leading
+    # zeros in the serial). Only the others need the (much slower) regex replacement.
+    with_century = pc.equal(pc.find_substring(candidates, "/"), 4)
+    shortened = pc.if_else(with_century, pc.utf8_slice_codeunits(candidates, 2), candidates)
+    done = pc.and_(with_century, pc.fill_null(pc.match_substring_regex(shortened, _PNC_KEY_FORM), False))
+    if not pc.all(done).as_py():
+        slow = pc.invert(done)
+        rewritten = pc.replace_substring_regex(pc.filter(candidates, slow), _PNC_PARTS, _PNC_KEY)
+        shortened = pc.replace_with_mask(shortened, slow, rewritten.cast(shortened.type))
+    return pc.replace_with_mask(keys, rewrite, shortened.cast(keys.type))
 
 
 @functools.lru_cache(maxsize=8)
