@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import dask.dataframe as dd
 import fsspec
 import numpy as np
 import pandas as pd
@@ -30,6 +30,9 @@ from jdl.sources.national import (
     normalise_table,
     open_table,
 )
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
 
 # out_of_work: Jobseeker's Allowance, Employment and Support Allowance, Income Support, and
 # Universal Credit with work-search or no work requirements (the DWP "out-of-work benefits");
@@ -222,6 +225,8 @@ def read_spell_fragment(source: TableSource, fragment: Fragment) -> pd.DataFrame
 
 def read_lazily(source: TableSource) -> dd.DataFrame:
     """The whole table as a Dask frame of normalised fragments (for the repartitioning fallback)."""
+    import dask.dataframe as dd  # only the repartitioning fallback uses Dask DataFrames (~0.5 s to import)
+
     meta = source.empty(list(source.contract.required))
     return dd.from_map(_SpellFragmentReader(source), source.fragments(), meta=meta, enforce_metadata=False,
                        label=f"read-{source.contract.name}")
