@@ -21,6 +21,8 @@ import importlib
 import inspect
 import math
 import sys
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import dask
@@ -102,12 +104,19 @@ class RecordsEvaluation(Evaluation):
     pass_linked_spells: dict[str, pd.DataFrame]
     spell_reject_rows: pd.DataFrame | None
 
+    def run(self) -> dict[str, Any]:
+        try:
+            return super().run()
+        finally:
+            self._finish_cache_writes()
+
     def prepare(self) -> tuple[pd.DataFrame, list[str], list[measures_stage.OutcomeColumn]]:
         spec = self.spec
         records = spec.data.national_records
         assert records is not None and spec.data.cohort is not None and spec.cohort.period is not None
         period = spec.cohort.period
         self.spell_sources, self.pass_linked_spells, self.spell_reject_rows = {}, {}, None
+        self._cache_writes: list[tuple[Future[bool], Callable[[bool], None] | None]] = []
 
         with self.clock.stage("read_cohort"):
             cohort_file = read_cohort(spec.data.cohort)
@@ -187,7 +196,7 @@ class RecordsEvaluation(Evaluation):
                 linked_spells = {table: frame_from_arrow(tables[LINKED_SPELLS_PREFIX + table])
                                  for table in self.spell_sources}
                 if self.feature_cache is not None:
-                    self.feature_cache.put(participants_key, tables, {"linkage_counts": linkage_counts})
+                    self._store(participants_key, tables, {"linkage_counts": linkage_counts})
             self.participants_cache = "hit" if participants is not None else (
                 "off" if self.feature_cache is None else "miss, stored")
             self.reject("events", event_rejects)
@@ -274,6 +283,7 @@ class RecordsEvaluation(Evaluation):
             )
             frame = self._with_cohort_columns(frame, cohort_file.rows)
             # the pool's tables are copies of what `frame` holds: free them before matching
+            self._finish_cache_writes()  # the entries' tables are freed with the frames below
             del pool_table, pool, pool_part, units, treated_part, linked_events, linked_rows, linked_spells
             self.pass_linked_spells = {}
             _release_memory()
@@ -338,10 +348,38 @@ class RecordsEvaluation(Evaluation):
             self.spell_reject_rows = frame_from_arrow(spell_arrow)
             self.pass_linked_spells = dict(result.linked_spells)
         if self.feature_cache is not None:
-            stored = self.feature_cache.put(key, stored_tables, meta)
-            self.cache_status = "miss, stored" if stored else "miss, not writable"
+            self._store(key, stored_tables, meta, on_done=self._pool_stored)
         return (frame_from_arrow(pool_arrow), frame_from_arrow(rejects_arrow), result.records_end,
                 (result.linked_events, result.linked_people))
+
+    def _pool_stored(self, stored: bool) -> None:
+        self.cache_status = "miss, stored" if stored else "miss, not writable"
+
+    def _store(self, key: str, tables: dict[str, Any], meta: dict[str, Any],
+               on_done: Callable[[bool], None] | None = None) -> None:
+        """Write a feature cache entry on a background thread, in the order asked.
+
+        Encoding and writing Parquet release the GIL, so the write overlaps the serial stages
+        that follow the pass; `_finish_cache_writes` waits for it (before matching, and before
+        the run ends whatever happens) and hands `on_done` whether the entry was stored.
+        """
+        assert self.feature_cache is not None
+        writer = getattr(self, "_cache_writer", None)
+        if writer is None:
+            writer = self._cache_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jdl-cache")
+        self._cache_writes.append((writer.submit(self.feature_cache.put, key, tables, meta), on_done))
+
+    def _finish_cache_writes(self) -> None:
+        writes, self._cache_writes = getattr(self, "_cache_writes", []), []
+        writer, self._cache_writer = getattr(self, "_cache_writer", None), None
+        try:
+            for future, on_done in writes:
+                stored = future.result()
+                if on_done is not None:
+                    on_done(stored)
+        finally:
+            if writer is not None:
+                writer.shutdown(wait=True)
 
     def _compute_pass(
         self,
