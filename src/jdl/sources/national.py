@@ -204,7 +204,10 @@ class TableSource:
         wanted = self._check_columns(columns)
         keys = self._check_columns(key_columns)
         if fragment.fmt == "parquet":
-            dictionary = [c for c in wanted if c in self.contract.categories or c in DICTIONARY_TEXT]
+            # the other columns are read as dictionaries too: most of their rows are dropped
+            # unconverted, and a dictionary column's text is trimmed once per distinct value
+            dictionary = [c for c in wanted if c in self.contract.categories or c in DICTIONARY_TEXT
+                          or c not in keys]
             table, _ = _scan_parquet(fragment, wanted, None, dictionary)
         else:
             frame = pd.read_csv(_local_or_url(fragment.path), usecols=wanted, dtype=str, encoding="utf-8-sig")
