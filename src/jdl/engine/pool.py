@@ -334,6 +334,8 @@ def combine(results: list[BlockResult]) -> BlockResult:
         # empty frames may carry looser dtypes (object), which must not decide the result's
         filled = [f for f in frames if len(f)] or frames[:1]
         frame = pd.concat(filled, ignore_index=True)
+        if keys == ["person_id"] and frame["person_id"].is_monotonic_increasing:
+            return frame  # blocks of increasing person_id ranges: a stable sort would keep this order
         return frame.sort_values(keys, kind="mergesort").reset_index(drop=True)
 
     ends = [r.records_end for r in results if r.records_end is not None]
