@@ -57,6 +57,8 @@ PEOPLE_STATIC_COLUMNS = pool_pass.PEOPLE_STATIC_COLUMNS
 EVENT_COLUMNS = pool_pass.EVENT_COLUMNS
 HISTORY_COLUMNS = pool_pass.HISTORY_COLUMNS
 PROVEN = pool_pass.PROVEN
+# what eligibility reads of the pool's rows
+POOL_FACT_COLUMNS = ["person_id", "index_date", "date_of_birth", "region"]
 # Events rows per block: big enough to amortise a task, small enough for a worker's memory.
 BLOCK_TARGET_ROWS = 1_500_000
 # A block of overlapping person_id ranges larger than this is not read whole: shuffle instead.
@@ -221,7 +223,9 @@ class RecordsEvaluation(Evaluation):
                 period_from=period.from_, period_to=period.to,
             )
             self.reject("index_event", treatment.not_found)
-            pool = pool_table.loc[~pool_table["person_id"].isin(linked_ids)].reset_index(drop=True)
+            # the pool's rows are taken once, after eligibility: here only the columns it needs
+            not_linked = ~pool_table["person_id"].isin(linked_ids).to_numpy(dtype=bool)
+            pool_facts = pool_table.loc[not_linked, POOL_FACT_COLUMNS].reset_index(drop=True)
             self.counts["index_event_found"] = len(treatment.chosen)
 
         with self.clock.stage("eligibility"):
@@ -237,10 +241,14 @@ class RecordsEvaluation(Evaluation):
             self.reject("eligibility", ineligible)
             treated_index = treatment.chosen.loc[treated_reasons.isna()]
             pool_reasons = cohort_stage.eligibility_reasons(
-                pool[["person_id", "index_date"]], pool[["person_id", "date_of_birth", "region"]],
+                pool_facts[["person_id", "index_date"]], pool_facts[["person_id", "date_of_birth", "region"]],
                 min_age=spec.cohort.min_age, regions=region_list, apply_regions=True,
             )
-            pool = pool.loc[pool_reasons.isna().to_numpy()].reset_index(drop=True)
+            eligible = not_linked.copy()
+            eligible[not_linked] = pool_reasons.isna().to_numpy()
+            feature_columns = definitions.covariate_columns + [c.name for c in definitions.outcome_columns]
+            pool = pool_table.loc[eligible, ["person_id", "index_date", *feature_columns]].reset_index(drop=True)
+            del pool_facts
             self.counts["eligible"] = len(treated_index)
             self.counts["comparison_pool"] = len(pool)
             if len(treated_index) == 0:
@@ -267,12 +275,11 @@ class RecordsEvaluation(Evaluation):
                 for window in spec.outcomes.windows
             }
             covariate_columns = [measures_stage.covariate_column(name, window) for name, window in matched_on]
-            feature_columns = definitions.covariate_columns + [c.name for c in definitions.outcome_columns]
             treated_part = pd.concat(
                 [treated_table[["person_id", "index_date"]].assign(treated=True),
                  treated_features[feature_columns]], axis=1,
             )
-            pool_part = pool[["person_id", "index_date", *feature_columns]].assign(treated=False)
+            pool_part = pool.assign(treated=False)
             units = pd.concat([part for part in (treated_part, pool_part) if len(part)] or [treated_part],
                               ignore_index=True)
             units = units.sort_values("person_id", kind="mergesort").reset_index(drop=True)
