@@ -215,12 +215,9 @@ def normal_result(
     reference = stats.norm if df is None else stats.t(df)
     critical = float(reference.ppf(1 - alpha / 2))
     p_value = float(2 * reference.sf(abs(difference / se))) if se > 0 else float(difference == 0)
-    significant = bool(p_value < alpha)
-    comparison_mean = treatment_mean - difference
-    needed, mde, ess_c = power_summary(
-        kind == "binary", power_sample, treatment_mean, comparison_mean, significant, alpha
-    )
-    return EstimateResult(
+    return assemble_result(
+        spec=spec,
+        binary=kind == "binary",
         estimand=estimand,
         method=method,
         parameters={
@@ -232,11 +229,54 @@ def normal_result(
             **parameters,
         },
         treatment_mean=float(treatment_mean),
-        comparison_mean=float(comparison_mean),
         difference=float(difference),
         se=float(se),
-        ci_low=float(difference - critical * se),
-        ci_high=float(difference + critical * se),
+        interval=(difference - critical * se, difference + critical * se),
+        p_value=p_value,
+        power_sample=power_sample,
+        n_treatment=n_treatment,
+        n_comparison=n_comparison,
+    )
+
+
+def assemble_result(
+    *,
+    spec: EstimatorSpec,
+    binary: bool,
+    estimand: str,
+    method: str,
+    parameters: dict[str, Any],
+    treatment_mean: float,
+    difference: float,
+    se: float,
+    interval: tuple[float, float],
+    p_value: float,
+    power_sample: PowerInputs,
+    n_treatment: int,
+    n_comparison: int,
+    significant: bool | None = None,
+) -> EstimateResult:
+    """The EstimateResult of an estimate and its uncertainty, with the power summary added.
+
+    `significant` defaults to p < alpha; a bootstrap passes whether its interval excludes zero.
+    """
+    alpha = significance_level(spec)
+    if significant is None:
+        significant = bool(p_value < alpha)
+    comparison_mean = treatment_mean - difference
+    needed, mde, ess_c = power_summary(
+        binary, power_sample, treatment_mean, comparison_mean, significant, alpha
+    )
+    return EstimateResult(
+        estimand=estimand,
+        method=method,
+        parameters=parameters,
+        treatment_mean=treatment_mean,
+        comparison_mean=comparison_mean,
+        difference=difference,
+        se=se,
+        ci_low=float(interval[0]),
+        ci_high=float(interval[1]),
         p_value=p_value,
         significant=significant,
         confidence=spec.confidence,
@@ -343,29 +383,21 @@ def _result(
             "clusters": list(clusters),
             "reference_distribution": f"t with {df} df (n - {len(data.y) - df})",
         }
-    comparison_mean = treatment_mean - difference
-    needed, mde, ess_c = power_summary(
-        kind == "binary", PowerInputs(data.y, data.treated, data.weights),
-        treatment_mean, comparison_mean, significant, alpha,
-    )
-    return EstimateResult(
+    return assemble_result(
+        spec=spec,
+        binary=kind == "binary",
         estimand=estimand,
         method=method,
         parameters=parameters,
         treatment_mean=treatment_mean,
-        comparison_mean=comparison_mean,
         difference=difference,
         se=se,
-        ci_low=float(ci_low),
-        ci_high=float(ci_high),
+        interval=(ci_low, ci_high),
         p_value=p_value,
         significant=significant,
-        confidence=spec.confidence,
+        power_sample=PowerInputs(data.y, data.treated, data.weights),
         n_treatment=n_treatment,
         n_comparison=n_comparison,
-        people_needed=needed,
-        min_detectable_effect=mde,
-        effective_n_comparison=ess_c,
     )
 
 
