@@ -30,7 +30,9 @@ class Problem:
     def render(self) -> str:
         parts = [f"{self.where}: {self.message}"]
         if self.value is not None:
-            parts.append(f"got {self.value!r}")
+            # numpy scalars print as np.float64(0.0); the user wrote or supplied 0.0
+            value = self.value.item() if type(self.value).__module__ == "numpy" else self.value
+            parts.append(f"got {value!r}")
         if self.allowed:
             parts.append(f"allowed: {self.allowed}")
         text = "; ".join(parts)
