@@ -394,23 +394,40 @@ def _as_dates(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
 
 
 class _Coded:
-    """A column as dictionary indices (null: missing) into values (None: no value)."""
+    """A column as dictionary indices (null: missing) into values (None: no value).
+
+    Whatever depends on a cell's value alone is computed once per distinct value
+    and spread to the rows with one lookup; a lookup that gives the same answer
+    for every value is not spread at all.
+    """
 
     def __init__(self, indices: pa.Array, values: list[str | None]) -> None:
         self.indices = indices
         self.values = values
-        # the indices once as numpy, missing ones pointing one past the values
-        self.positions = indices.fill_null(len(values)).to_numpy(zero_copy_only=False)
+        self._positions: np.ndarray | None = None
+
+    @property
+    def positions(self) -> np.ndarray:
+        """The indices as numpy, missing ones pointing one past the values (computed once)."""
+        if self._positions is None:
+            if self.indices.null_count:
+                filled = self.indices.fill_null(len(self.values))
+            else:
+                filled = self.indices
+            self._positions = filled.to_numpy(zero_copy_only=False)
+        return self._positions
 
     def per_row(self, per_value: list[object], missing: object, dtype: type) -> np.ndarray:
         """A value for each distinct value, spread to the rows (`missing` for missing cells)."""
-        return np.array([*per_value, missing], dtype=dtype)[self.positions]
+        return np.array([*per_value, missing], dtype=dtype).take(self.positions)
+
+    def any_row(self, per_value: list[bool], missing: bool) -> np.ndarray | None:
+        """`per_row` of a yes/no per value, or None when no row can be a yes."""
+        used = any(per_value) or (missing and self.indices.null_count > 0)
+        return self.per_row(per_value, missing, bool) if used else None
 
     def text(self) -> pa.Array:
         return pc.take(pa.array(self.values, pa.string()), self.indices)
-
-    def has_no_value(self) -> np.ndarray:
-        return self.per_row([v is None for v in self.values], True, bool)
 
     def series(self, categorical: bool) -> pd.Series:
         if not categorical:
@@ -418,14 +435,21 @@ class _Coded:
         # categories in text order, so that sorting by codes sorts by text
         categories = sorted({v for v in self.values if v is not None})
         place = {c: i for i, c in enumerate(categories)}
-        codes = self.per_row([place.get(v, -1) if v is not None else -1 for v in self.values], -1, np.int32)
-        return pd.Series(pd.Categorical.from_codes(codes, categories=categories))
+        # the codes pandas keeps for so few categories (int8), looked up straight into that dtype
+        kind = np.int8 if len(categories) < 127 else np.int32
+        codes = self.per_row([place.get(v, -1) if v is not None else -1 for v in self.values], -1, kind)
+        dtype = pd.CategoricalDtype(categories=categories, ordered=False)
+        return pd.Series(pd.Categorical.from_codes(codes, dtype=dtype, validate=False), copy=False)
 
 
-def _canonical_codes(column: pa.ChunkedArray, allowed: tuple[str, ...], name: str) -> tuple[_Coded, np.ndarray]:
+def _canonical_codes(
+    column: pa.ChunkedArray, allowed: tuple[str, ...], name: str
+) -> tuple[_Coded, list[bool] | np.ndarray]:
     """Canonical spellings of a categorical column, and its blank cells (missing or empty text).
 
     Each distinct value is normalised and checked once, on the column's dictionary.
+    The blank cells come per distinct value (missing indices are blank) when the
+    column is text, else per row.
     """
     canonical = {a.lower(): a for a in allowed}
     if name == "sex":
@@ -447,7 +471,7 @@ def _canonical_codes(column: pa.ChunkedArray, allowed: tuple[str, ...], name: st
     coded = _Coded(encoded.indices, mapped)
     if pa.types.is_dictionary(column.type) or _is_text(column.type):
         blank_values = pc.equal(pc.utf8_trim_whitespace(values), "").fill_null(True).to_pylist()
-        absent = coded.per_row(blank_values, True, bool)
+        return coded, blank_values
     return coded, absent
 
 
@@ -458,7 +482,9 @@ class _Reasons:
         self.codes = np.zeros(rows, dtype=np.int16)
         self.texts: list[str] = []
 
-    def flag(self, mask: np.ndarray | pd.Series, reason: str) -> None:
+    def flag(self, mask: np.ndarray | pd.Series | None, reason: str) -> None:
+        if mask is None:  # no row can break this rule
+            return
         hit = np.asarray(mask, dtype=bool) & (self.codes == 0)
         if hit.any():
             if reason not in self.texts:
@@ -473,6 +499,29 @@ class _Reasons:
         return _to_pandas(pa.chunked_array([text]))
 
 
+def _nulls(column: pa.ChunkedArray) -> np.ndarray | None:
+    """The missing cells of an Arrow column, or None when it has none."""
+    return column.is_null().to_numpy(zero_copy_only=False) if column.null_count else None
+
+
+def _category_column(
+    raw: pa.ChunkedArray, column: str, contract: TableContract, reasons: _Reasons, categorical: bool
+) -> tuple[pd.Series, _Coded]:
+    allowed = contract.categories[column]
+    coded, absent = _canonical_codes(raw, allowed, column)
+    if isinstance(absent, list):  # blank per distinct value: rows are looked up only if some can break a rule
+        invalid = [value is None and not blank for value, blank in zip(coded.values, absent, strict=True)]
+        reasons.flag(coded.any_row(invalid, False), f"{column} is not one of {', '.join(allowed)}")
+        if column not in contract.nullable:
+            reasons.flag(coded.any_row(absent, True), f"{column} is missing")
+    else:
+        has_no_value = coded.per_row([v is None for v in coded.values], True, bool)
+        reasons.flag(has_no_value & ~absent, f"{column} is not one of {', '.join(allowed)}")
+        if column not in contract.nullable:
+            reasons.flag(absent, f"{column} is missing")
+    return coded.series(categorical), coded
+
+
 def normalise_table(
     table: pa.Table, contract: TableContract, columns: Sequence[str], *, categorical: bool = False
 ) -> pd.DataFrame:
@@ -482,19 +531,21 @@ def normalise_table(
     that has to be parsed (CSV) goes through pandas' parsers. `categorical`:
     categorical columns, and text columns read as dictionaries, become pandas
     Categoricals (categories in text order) instead of strings: the same
-    values, without a Python-visible string per row.
+    values, without a Python-visible string per row. The frame's columns are
+    not consolidated into 2-D blocks (that would copy them all once more).
     """
     rows = table.num_rows
     out: dict[str, pd.Series] = {}
+    coded_columns: dict[str, _Coded] = {}
     reasons = _Reasons(rows)
     for column in columns:
         raw = table.column(column)
         kind = raw.type
         if column == "person_id":
             if pa.types.is_integer(kind):
-                reasons.flag(raw.is_null().to_numpy(zero_copy_only=False),
-                             "person_id is missing or not a whole number")
-                out[column] = pd.Series(pc.cast(raw.fill_null(-1), pa.int64()).to_numpy(), dtype="int64")
+                reasons.flag(_nulls(raw), "person_id is missing or not a whole number")
+                filled = raw.fill_null(-1) if raw.null_count else raw
+                out[column] = pd.Series(pc.cast(filled, pa.int64()).to_numpy(), dtype="int64", copy=False)
             else:
                 values = _to_pandas(raw)
                 ids = values if pd.api.types.is_integer_dtype(values.dtype) else pd.to_numeric(
@@ -504,29 +555,27 @@ def normalise_table(
         elif column in contract.dates:
             if _is_date_type(kind):
                 stamps = pc.cast(raw, pa.timestamp("ns"))
-                dates = pd.Series(stamps.to_numpy(), dtype="datetime64[ns]")
+                dates = pd.Series(stamps.to_numpy(), dtype="datetime64[ns]", copy=False)
+                missing = _nulls(raw)
             else:
                 dates, bad = _as_dates(_to_pandas(raw))
                 dates = dates.reset_index(drop=True)
                 reasons.flag(bad, f"{column} is not a date (allowed: YYYY-MM-DD)")
+                missing = dates.isna().to_numpy()
             if column not in contract.nullable:
-                reasons.flag(dates.isna().to_numpy(), f"{column} is missing")
+                reasons.flag(missing, f"{column} is missing")
             out[column] = dates
         elif column == "sentence_days":
             if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind):
-                days = pd.Series(pc.cast(raw, pa.float64()).to_numpy(zero_copy_only=False), dtype="float64")
+                days = pd.Series(pc.cast(raw, pa.float64()).to_numpy(zero_copy_only=False), dtype="float64",
+                                 copy=False)
             else:
                 values = _to_pandas(raw)
                 days = pd.to_numeric(values, errors="coerce").astype("float64").reset_index(drop=True)
                 reasons.flag(days.isna().to_numpy() & ~_blank(values), "sentence_days is not a number")
             out[column] = days
         elif column in contract.categories:
-            allowed = contract.categories[column]
-            coded, absent = _canonical_codes(raw, allowed, column)
-            reasons.flag(coded.has_no_value() & ~absent, f"{column} is not one of {', '.join(allowed)}")
-            if column not in contract.nullable:
-                reasons.flag(absent, f"{column} is missing")
-            out[column] = coded.series(categorical)
+            out[column], coded_columns[column] = _category_column(raw, column, contract, reasons, categorical)
         elif categorical and pa.types.is_dictionary(kind) and _is_text(kind.value_type):
             encoded = _dictionary(raw)
             out[column] = _Coded(encoded.indices, _trimmed(encoded.dictionary).to_pylist()).series(True)
@@ -535,17 +584,19 @@ def normalise_table(
     if contract.name == "events" and {"offence_date", "outcome_date"} <= set(columns):
         reasons.flag(_before(out["outcome_date"], out["offence_date"]), "outcome_date is before offence_date")
     if contract.name == "events" and {"disposal", "release_date", "outcome_date"} <= set(columns):
-        custody = (out["disposal"] == "custody").fillna(False).to_numpy(dtype=bool)
-        reasons.flag(custody & out["release_date"].isna().to_numpy(), "custody without a release_date")
-        reasons.flag(custody & _before(out["release_date"], out["outcome_date"]),
-                     "release_date is before outcome_date")
+        disposal = coded_columns["disposal"]
+        custody = disposal.any_row([value == "custody" for value in disposal.values], False)
+        if custody is not None:
+            reasons.flag(custody & np.isnat(out["release_date"].to_numpy()), "custody without a release_date")
+            reasons.flag(custody & _before(out["release_date"], out["outcome_date"]),
+                         "release_date is before outcome_date")
     out[REJECT_COLUMN] = reasons.column()
-    return pd.DataFrame(out, index=pd.RangeIndex(rows))
+    return pd.DataFrame(out, index=pd.RangeIndex(rows), copy=False)
 
 
 def _before(left: pd.Series, right: pd.Series) -> np.ndarray:
-    """left < right, False where either is missing."""
-    return np.asarray((left < right).fillna(False), dtype=bool)
+    """left < right, False where either is missing (NaT compares False in numpy)."""
+    return np.asarray(left.to_numpy(dtype="datetime64[ns]") < right.to_numpy(dtype="datetime64[ns]"), dtype=bool)
 
 
 def _normalise(frame: pd.DataFrame, contract: TableContract, columns: list[str]) -> pd.DataFrame:
