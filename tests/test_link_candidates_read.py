@@ -98,3 +98,49 @@ def test_names_are_normalised_once_per_spelling() -> None:
     assert got.tolist() == ["ONEIL", "", "SMITHJONES", "ONEIL", "", "ZOE"]
     assert got.index.tolist() == [5, 3, 9, 1, 2, 8] and got.dtype == "string"
     assert got.tolist() == [normalise_name(None if pd.isna(v) else v) for v in names]
+
+
+def test_compacting_test_agrees_with_the_regex_on_sliced_chunked_text() -> None:
+    from jdl.linkage.normalise import needs_compacting
+
+    rng = np.random.default_rng(11)
+    alphabet = [*list("0123456789/ABCZ"), "a", " ", "\t", "\xa0", "é", "-", "ı", "\x00", "\u2003"]
+    values = ["".join(rng.choice(alphabet, size=rng.integers(0, 6))) if rng.random() > 0.1 else None
+              for _ in range(3000)]
+    whole = pa.array(values, pa.string())
+    for text in (whole, whole.slice(7, 2000), pa.chunked_array([whole.slice(0, 5), whole.slice(5, 0), whole.slice(5)]),
+                 whole.cast(pa.large_string()).slice(3), pa.chunked_array([], pa.string())):
+        expected = pc.fill_null(pc.match_substring_regex(text, r"[^0-9/A-Z]"), False).to_numpy(zero_copy_only=False)
+        np.testing.assert_array_equal(needs_compacting(text), np.asarray(expected, dtype=bool))
+    assert needs_compacting(pa.array(["09/1A", "09/1a", None, ""])).tolist() == [False, True, False, False]
+
+
+def test_arrow_candidate_rows_are_the_normalised_frames(tmp_path: Path) -> None:
+    # the Arrow-side choice (key columns as read) against the choice on the normalised frame
+    from jdl.engine import link_read
+
+    rng = np.random.default_rng(4)
+    rows = 4000
+    births = rng.integers(7000, 7040, rows)
+    table = pa.table({
+        "person_id": pa.array([None if rng.random() < 0.02 else i for i in range(rows)], pa.int64()),
+        "pnc_id": [rng.choice([" 09/12a", "2009/0012A", "10/5B", None, "", "x", "10/ 5b"]) for _ in range(rows)],
+        "forename": rng.choice(["Ann", " Bob", None, "Zoë"], rows),
+        "surname": rng.choice(["Smith", "O'Neil", ""], rows),
+        "date_of_birth": pa.array([None if rng.random() < 0.02 else int(b) for b in births], pa.int32())
+        .cast(pa.date32()),
+        "sex": rng.choice(["M", "F", " m", "female", "x", "", None], rows),
+        "ethnicity": ["White"] * rows,
+        "region": ["London"] * rows,
+    })
+    pq.write_table(table, tmp_path / "people.parquet", row_group_size=1500)
+    source = national.open_table(str(tmp_path / "people.parquet"), national.PEOPLE, "people")
+    cohort = pd.DataFrame({"pnc_id": ["09/12A", None, "10/5B"],
+                           "date_of_birth": pd.to_datetime(["1989-03-01", "1989-03-05", "2001-01-01"]),
+                           "sex": ["M", "F", "F"], "forename": ["a", "b", "c"], "surname": ["c", "d", "e"]})
+    keys = candidate_keys(cohort)
+    (fragment,) = source.fragments()
+    whole = pool_pass.link_candidates(source.read_fragment(fragment, PEOPLE_LINK_COLUMNS), keys)
+    chosen = link_read.candidates_of(source, fragment, keys)
+    pd.testing.assert_frame_equal(chosen.reset_index(drop=True), whole.reset_index(drop=True), check_exact=True)
+    assert 100 < len(chosen) < rows / 2

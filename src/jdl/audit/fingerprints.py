@@ -19,8 +19,10 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ _CHUNK = 1 << 20
 # mtime tick (coarse-timestamp filesystems), so its hash is not cached yet.
 _SETTLE_SECONDS = 2.0
 _ENTRY_FORMAT = 1
+_MAX_HASH_THREADS = 8
 
 
 def default_cache_dir() -> Path:
@@ -83,17 +86,25 @@ class FingerprintCache:
         self.directory = directory if directory is not None else fingerprint_cache_dir()
         self.hits = 0
         self.misses = 0
+        self._counting = threading.Lock()  # files may be hashed on several threads at once
+
+    def _count(self, hit: bool) -> None:
+        with self._counting:
+            if hit:
+                self.hits += 1
+            else:
+                self.misses += 1
 
     def sha256(self, path: str) -> str:
         before = _file_version(path)
         if before is None:
-            self.misses += 1
+            self._count(hit=False)
             return file_sha256(path)
         cached = self._read(before)
         if cached is not None:
-            self.hits += 1
+            self._count(hit=True)
             return cached
-        self.misses += 1
+        self._count(hit=False)
         digest = file_sha256(path)
         # Cache only a version that did not change while it was read and has settled.
         if _file_version(path) == before and _settled(path):
@@ -145,7 +156,15 @@ def fingerprint_files(
     combined hash uses base names so that moving a data folder keeps it.
     """
     store = cache if cache is not None else FingerprintCache()
-    per_file = {str(f): store.sha256(str(f)) for f in files}
+    names = [str(f) for f in files]
+    # hashing and reading release the GIL: files are hashed on as many threads as there are CPUs
+    workers = min(len(names), os.cpu_count() or 1, _MAX_HASH_THREADS)
+    if workers > 1:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="jdl-fingerprint") as pool:
+            digests = list(pool.map(store.sha256, names))
+    else:
+        digests = [store.sha256(name) for name in names]
+    per_file = dict(zip(names, digests, strict=True))
     combined = hashlib.sha256("".join(f"{Path(f).name}:{h}\n" for f, h in per_file.items()).encode())
     return {"sha256": combined.hexdigest(), "files": per_file}
 

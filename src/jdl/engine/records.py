@@ -36,8 +36,8 @@ from jdl import linkage as linkage_stage
 from jdl import measures as measures_stage
 from jdl.audit import fingerprint_files
 from jdl.audit.fingerprints import FingerprintCache
+from jdl.engine import link_read, progress
 from jdl.engine import pool as pool_pass
-from jdl.engine import progress
 from jdl.engine.evaluation import Evaluation, attrition_table
 from jdl.errors import EvaluationCannotComplete, JdlUserError
 from jdl.sources import national, spells
@@ -52,7 +52,7 @@ from jdl.sources.cohort_file import read_cohort
 from jdl.sources.layout import plan_blocks
 from jdl.spec import Spec
 
-PEOPLE_LINK_COLUMNS = ["person_id", "pnc_id", "forename", "surname", "date_of_birth", "sex"]
+PEOPLE_LINK_COLUMNS = link_read.PEOPLE_LINK_COLUMNS
 PEOPLE_STATIC_COLUMNS = pool_pass.PEOPLE_STATIC_COLUMNS
 EVENT_COLUMNS = pool_pass.EVENT_COLUMNS
 HISTORY_COLUMNS = pool_pass.HISTORY_COLUMNS
@@ -536,20 +536,17 @@ class RecordsEvaluation(Evaluation):
         spec = self.spec
         keys = linkage_stage.candidate_keys(rows)
         if people_src.fmt == "parquet":
-            # names are converted only for the rows that share a PNC ID or a (date of birth, sex) block
-            empty = people_src.empty(PEOPLE_LINK_COLUMNS)
+            # candidates chosen in Arrow; names converted, and comparison keys computed, for them alone
             fragments = [f for f in people_src.fragments() if f.rows] or people_src.fragments()[:1]
-            tasks = [dask.delayed(pool_pass.link_candidates_of)(people_src, f, PEOPLE_LINK_COLUMNS, keys)
-                     for f in fragments]
+            tasks = [dask.delayed(link_read.candidate_keys_of)(people_src, f, keys) for f in fragments]
+            empty = linkage_stage.people_keys(people_src.empty(PEOPLE_LINK_COLUMNS))
         else:
             people = people_src.read(PEOPLE_LINK_COLUMNS)
-            empty = people._meta
-            tasks = people.map_partitions(pool_pass.link_candidates, keys, meta=people._meta).to_delayed()
+            empty = linkage_stage.people_keys(people._meta)
+            tasks = people.map_partitions(_candidate_keys, keys, meta=empty).to_delayed()
         parts = progress.compute("linkage", *tasks, show=self.show_progress)
         candidates = pd.concat([p for p in parts if len(p)] or [empty], ignore_index=True)
-        candidates = candidates.drop(columns=[national.REJECT_COLUMN])
-        candidates = candidates.sort_values("person_id", kind="mergesort").reset_index(drop=True)
-        linked = linkage_stage.link_cohort(
+        linked = linkage_stage.link_prepared(
             rows, candidates, rules=list(spec.linkage.rules), fuzzy_threshold=spec.linkage.fuzzy_threshold,
         )
         # the same Arrow round trip as a cached entry, so cold and warm runs see the same frames
@@ -677,6 +674,12 @@ class RecordsEvaluation(Evaluation):
             ("matched", "Matched"),
         ]
         return attrition_table([(s, label, self.counts[s]) for s, label in stages if s in self.counts])
+
+
+def _candidate_keys(part: pd.DataFrame, keys: linkage_stage.CandidateKeys) -> pd.DataFrame:
+    """The comparison keys of a people partition's linkage candidates (valid rows only)."""
+    valid = part.loc[part[national.REJECT_COLUMN].isna()]
+    return linkage_stage.people_keys(linkage_stage.select_candidates(valid, keys))
 
 
 def _code_fingerprint(definitions: pool_pass.FeatureDefinitions) -> str:

@@ -1,7 +1,7 @@
 """Linking a cohort submission to national person ids (see DESIGN.md §1-2)."""
 
 from jdl.linkage.candidates import CandidateKeys, candidate_keys, candidate_mask, select_candidates
-from jdl.linkage.link import FUZZY_MARGIN, LinkageResult, link_cohort
+from jdl.linkage.link import FUZZY_MARGIN, LinkageResult, link_cohort, link_prepared, people_keys
 from jdl.linkage.rules import LINKAGE_RULES, register_rule
 
 __all__ = [
@@ -12,6 +12,8 @@ __all__ = [
     "candidate_keys",
     "candidate_mask",
     "link_cohort",
+    "link_prepared",
+    "people_keys",
     "register_rule",
     "select_candidates",
 ]

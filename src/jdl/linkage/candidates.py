@@ -47,7 +47,8 @@ def candidate_keys(cohort_rows: pd.DataFrame) -> CandidateKeys:
     return CandidateKeys(pnc_ids=pnc_ids, blocks=blocks)
 
 
-def _wanted_block_codes(keys: CandidateKeys) -> np.ndarray:
+def wanted_block_codes(keys: CandidateKeys) -> np.ndarray:
+    """The packed (date of birth, sex) codes of the keys' blocks (see `normalise.block_codes`)."""
     if not keys.blocks:
         return np.empty(0, dtype=np.int64)
     days = np.fromiter((day for day, _ in keys.blocks), dtype=np.int64, count=len(keys.blocks))
@@ -67,7 +68,7 @@ def candidate_mask(people: pd.DataFrame, keys: CandidateKeys) -> np.ndarray:
     keep = np.zeros(len(people), dtype=bool)
     if keys.pnc_ids and "pnc_id" in people.columns:
         keep |= pnc_in_keys(people["pnc_id"], keys.pnc_ids)
-    wanted = _wanted_block_codes(keys)
+    wanted = wanted_block_codes(keys)
     if len(wanted):
         codes = block_codes(days_since_epoch(people["date_of_birth"]), sex_codes(people["sex"]))
         keep |= pd.Index(wanted).get_indexer(codes) >= 0

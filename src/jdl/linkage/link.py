@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from jdl.errors import JdlUserError
@@ -87,8 +88,8 @@ def _checked_threshold(threshold: float) -> float:
     return float(threshold)
 
 
-def _prepared(frame: pd.DataFrame, id_column: str) -> pd.DataFrame:
-    """Comparison keys for cohort rows or national people, one row per id, sorted by id."""
+def _keys(frame: pd.DataFrame, id_column: str) -> pd.DataFrame:
+    """Comparison keys of each row of cohort rows or national people (each row's from its values alone)."""
     days = days_since_epoch(frame["date_of_birth"])
     sexes = sex_codes(frame["sex"])
     pnc = frame["pnc_id"] if "pnc_id" in frame.columns else pd.Series(pd.NA, index=frame.index)
@@ -110,8 +111,33 @@ def _prepared(frame: pd.DataFrame, id_column: str) -> pd.DataFrame:
     if id_column == ROW:
         start = frame[START] if START in frame.columns else pd.Series(pd.NaT, index=frame.index)
         prepared[START] = pd.to_datetime(start).to_numpy(dtype="datetime64[ns]")
+    return prepared
+
+
+def _one_per_id(prepared: pd.DataFrame, id_column: str) -> pd.DataFrame:
+    """The first row of each id, sorted by id (a stable sort)."""
+    ids = prepared[id_column].to_numpy(dtype="int64")
+    if len(ids) and bool((ids[1:] >= ids[:-1]).all()):  # already in order (national records usually are)
+        repeated = np.zeros(len(ids), dtype=bool)
+        repeated[1:] = ids[1:] == ids[:-1]
+        return prepared.loc[~repeated].reset_index(drop=True) if repeated.any() else prepared.reset_index(drop=True)
     prepared = prepared.sort_values(id_column, kind="stable")
     return prepared.drop_duplicates(id_column).reset_index(drop=True)
+
+
+def _prepared(frame: pd.DataFrame, id_column: str) -> pd.DataFrame:
+    """Comparison keys for cohort rows or national people, one row per id, sorted by id."""
+    return _one_per_id(_keys(frame, id_column), id_column)
+
+
+def people_keys(candidates: pd.DataFrame) -> pd.DataFrame:
+    """The comparison keys of national people rows, row by row (`link_prepared` takes them).
+
+    Each row's keys depend on that row alone, so the keys of a table's parts,
+    concatenated in order, are the keys of the whole table: parts can be
+    prepared where they are read.
+    """
+    return _keys(candidates, PERSON)
 
 
 def _resolve_duplicate_people(
@@ -139,10 +165,25 @@ def link_cohort(
     fuzzy_margin: float = FUZZY_MARGIN,
 ) -> LinkageResult:
     """Link each cohort row to at most one national person_id using `rules` in order."""
+    _checked_rules(rules)
+    _checked_threshold(fuzzy_threshold)
+    return link_prepared(cohort_rows, people_keys(candidates), rules=rules, fuzzy_threshold=fuzzy_threshold,
+                         fuzzy_margin=fuzzy_margin)
+
+
+def link_prepared(
+    cohort_rows: pd.DataFrame,
+    candidate_keys: pd.DataFrame,
+    *,
+    rules: list[str],
+    fuzzy_threshold: float,
+    fuzzy_margin: float = FUZZY_MARGIN,
+) -> LinkageResult:
+    """`link_cohort` of candidates given by their `people_keys` (of all candidate rows, in their order)."""
     rule_names = _checked_rules(rules)
     context = RuleContext(_checked_threshold(fuzzy_threshold), float(fuzzy_margin))
     cohort = _prepared(cohort_rows, ROW)
-    people = _prepared(candidates, PERSON)
+    people = _one_per_id(candidate_keys, PERSON)
 
     pending = cohort
     linked: list[pd.DataFrame] = []

@@ -28,9 +28,38 @@ _PNC_KEY_FORM = r"^\d{2}/[1-9]\d{0,6}[A-Z]$"
 _PNC_SERIAL_DIGITS = 7
 
 
-def _compact_upper(values: pd.Series) -> pa.Array:
-    text = pa.array(values.astype("string[pyarrow]").array)
-    return pc.utf8_upper(pc.replace_substring_regex(text, r"\s", ""))
+# the bytes a value that is its own compact upper-case PNC form never has: any but digits, "/" and capitals
+_NOT_PNC_BYTES = np.ones(256, dtype=bool)
+for _allowed in (b"0123456789", b"/", b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"):
+    _NOT_PNC_BYTES[np.frombuffer(_allowed, dtype=np.uint8)] = False
+
+
+def needs_compacting(text: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Whether each value has a character other than a digit, "/" or a capital (False when missing).
+
+    What `match_substring_regex(text, "[^0-9/A-Z]")` answers, from the UTF-8 bytes: every byte
+    of a character outside that set (any non-ASCII character included) is outside it too.
+    """
+    chunks = text.chunks if isinstance(text, pa.ChunkedArray) else [text]
+    parts = [np.zeros(0, dtype=bool)]
+    for chunk in chunks:
+        if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
+            parts.append(pc.fill_null(pc.match_substring_regex(chunk, r"[^0-9/A-Z]"), False)
+                         .to_numpy(zero_copy_only=False))
+            continue
+        offset_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        _, offset_buffer, data_buffer = chunk.buffers()
+        offsets = np.frombuffer(offset_buffer, dtype=offset_type, count=len(chunk) + 1 + chunk.offset)[chunk.offset:]
+        start, end = int(offsets[0]), int(offsets[-1])
+        data = np.frombuffer(data_buffer, dtype=np.uint8, count=end)[start:] if data_buffer is not None and end \
+            else np.zeros(0, dtype=np.uint8)
+        outside = np.flatnonzero(_NOT_PNC_BYTES.take(data)) + start
+        rows = np.zeros(len(chunk), dtype=bool)
+        rows[np.searchsorted(offsets, outside, side="right") - 1] = True
+        if chunk.null_count:
+            rows &= chunk.is_valid().to_numpy(zero_copy_only=False)
+        parts.append(rows)
+    return np.concatenate(parts)
 
 
 def pnc_match_keys(pnc_ids: pd.Series) -> pd.Series:
@@ -40,8 +69,9 @@ def pnc_match_keys(pnc_ids: pd.Series) -> pd.Series:
     if isinstance(text, pa.ChunkedArray):
         text = text.combine_chunks()
     # a value of digits, "/" and capitals is its own compact upper-case form: only the others are rewritten
-    rewrite = pc.fill_null(pc.match_substring_regex(text, r"[^0-9/A-Z]"), False)
-    if pc.any(rewrite).as_py():
+    compacting = needs_compacting(text)
+    if compacting.any():
+        rewrite = pa.array(compacting)
         compact = pc.utf8_upper(pc.replace_substring_regex(pc.filter(text, rewrite), r"\s", ""))
         text = pc.replace_with_mask(text, rewrite, compact.cast(text.type))
     valid = pc.fill_null(pc.match_substring_regex(text, _PNC_VALID), False)
@@ -93,16 +123,27 @@ def pnc_in_keys(pnc_ids: pd.Series, keys: frozenset[str]) -> np.ndarray:
     """Boolean mask: the value's PNC match key is one of `keys` (fast path for big tables)."""
     if not keys:
         return np.zeros(len(pnc_ids), dtype=bool)
+    return pnc_text_in_keys(pa.array(pnc_ids.astype("string[pyarrow]").array), keys)
+
+
+def pnc_text_in_keys(
+    text: pa.Array | pa.ChunkedArray, keys: frozenset[str], compacting: np.ndarray | None = None
+) -> np.ndarray:
+    """`pnc_in_keys` of Arrow text (no pandas conversion of the national values).
+
+    `compacting`: `needs_compacting(text)` when the caller knows it already.
+    """
+    if not keys:
+        return np.zeros(len(text), dtype=bool)
     forms = pnc_written_forms(keys)
-    text = pa.array(pnc_ids.astype("string[pyarrow]").array)
     # a value of digits, "/" and capitals is its own compact upper-case form: only the others are rewritten
-    rewrite = pc.fill_null(pc.match_substring_regex(text, r"[^0-9/A-Z]"), False).to_numpy(zero_copy_only=False)
+    rewrite = needs_compacting(text) if compacting is None else compacting
     found = pc.fill_null(pc.is_in(text, value_set=forms), False).to_numpy(zero_copy_only=False)
     if rewrite.any():
         where = np.flatnonzero(rewrite)
-        rewritten = pc.is_in(_compact_upper(pnc_ids.iloc[where]), value_set=forms)
+        compact = pc.utf8_upper(pc.replace_substring_regex(pc.take(text, pa.array(where)), r"\s", ""))
         found = found.copy()
-        found[where] = pc.fill_null(rewritten, False).to_numpy(zero_copy_only=False)
+        found[where] = pc.fill_null(pc.is_in(compact, value_set=forms), False).to_numpy(zero_copy_only=False)
     return np.asarray(found, dtype=bool)
 
 

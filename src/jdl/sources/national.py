@@ -190,7 +190,8 @@ class TableSource:
 
     def read_fragment_selected(
         self, fragment: Fragment, columns: Sequence[str], key_columns: Sequence[str],
-        select: Callable[[pd.DataFrame], np.ndarray],
+        select: Callable[[pd.DataFrame], np.ndarray] | Callable[[pa.Table], np.ndarray],
+        *, arrow_select: bool = False,
     ) -> pd.DataFrame:
         """`read_fragment(fragment, columns)` restricted to the rows `select` keeps.
 
@@ -199,7 +200,9 @@ class TableSource:
         which saves converting, say, ten million names to keep a few thousand.
         A row's values and reject reason depend on that row alone, so the result
         is the same rows as filtering the whole fragment whenever the reject
-        reasons come from `key_columns` (the caller's contract).
+        reasons come from `key_columns` (the caller's contract). `arrow_select`:
+        `select` sees the Arrow table of `key_columns` as read instead (not
+        normalised, no reject column), and answers for the normalised rows.
         """
         wanted = self._check_columns(columns)
         keys = self._check_columns(key_columns)
@@ -212,7 +215,9 @@ class TableSource:
         else:
             frame = pd.read_csv(_local_or_url(fragment.path), usecols=wanted, dtype=str, encoding="utf-8-sig")
             table = pa.Table.from_pandas(frame[wanted], preserve_index=False)
-        keep = np.asarray(select(normalise_table(table.select(keys), self.contract, keys)), dtype=bool)
+        key_table = table.select(keys)
+        chosen = select(key_table if arrow_select else normalise_table(key_table, self.contract, keys))  # type: ignore[arg-type]
+        keep = np.asarray(chosen, dtype=bool)
         return normalise_table(table.filter(pa.array(keep)), self.contract, wanted)
 
     def read(self, columns: Sequence[str]) -> dd.DataFrame:
@@ -505,8 +510,9 @@ def _nulls(column: pa.ChunkedArray) -> np.ndarray | None:
 
 
 def _category_column(
-    raw: pa.ChunkedArray, column: str, contract: TableContract, reasons: _Reasons, categorical: bool
-) -> tuple[pd.Series, _Coded]:
+    raw: pa.ChunkedArray, column: str, contract: TableContract, reasons: _Reasons, categorical: bool,
+    *, series: bool = True,
+) -> tuple[pd.Series | None, _Coded]:
     allowed = contract.categories[column]
     coded, absent = _canonical_codes(raw, allowed, column)
     if isinstance(absent, list):  # blank per distinct value: rows are looked up only if some can break a rule
@@ -519,7 +525,7 @@ def _category_column(
         reasons.flag(has_no_value & ~absent, f"{column} is not one of {', '.join(allowed)}")
         if column not in contract.nullable:
             reasons.flag(absent, f"{column} is missing")
-    return coded.series(categorical), coded
+    return (coded.series(categorical) if series else None), coded
 
 
 def normalise_table(
@@ -575,7 +581,9 @@ def normalise_table(
                 reasons.flag(days.isna().to_numpy() & ~_blank(values), "sentence_days is not a number")
             out[column] = days
         elif column in contract.categories:
-            out[column], coded_columns[column] = _category_column(raw, column, contract, reasons, categorical)
+            values, coded_columns[column] = _category_column(raw, column, contract, reasons, categorical)
+            assert values is not None
+            out[column] = values
         elif categorical and pa.types.is_dictionary(kind) and _is_text(kind.value_type):
             encoded = _dictionary(raw)
             out[column] = _Coded(encoded.indices, _trimmed(encoded.dictionary).to_pylist()).series(True)
@@ -592,6 +600,53 @@ def normalise_table(
                          "release_date is before outcome_date")
     out[REJECT_COLUMN] = reasons.column()
     return pd.DataFrame(out, index=pd.RangeIndex(rows), copy=False)
+
+
+def rejected_rows(table: pa.Table, contract: TableContract, columns: Sequence[str]) -> np.ndarray:
+    """Whether each row breaks the contract in `columns`: `normalise_table`'s reject column is set.
+
+    Typed Parquet columns are checked in Arrow, a distinct value at a time, without building
+    the pandas frame; anything else (text to parse, rules across columns) goes through
+    `normalise_table` itself.
+    """
+    rows = table.num_rows
+    # the events' rules across columns are left to normalise_table
+    checked_in_arrow = all(_checked_in_arrow(table.column(c).type, c, contract) for c in columns)
+    if contract.name == "events" or not checked_in_arrow:
+        return normalise_table(table, contract, columns)[REJECT_COLUMN].notna().to_numpy(dtype=bool)
+    reasons = _Reasons(rows)
+    for column in columns:
+        raw = table.column(column)
+        if column == "person_id" or (column in contract.dates and column not in contract.nullable):
+            reasons.flag(_nulls(raw), column)
+        elif column in contract.categories:
+            _category_column(raw, column, contract, reasons, categorical=False, series=False)
+    return reasons.codes != 0
+
+
+def _checked_in_arrow(kind: pa.DataType, column: str, contract: TableContract) -> bool:
+    """Whether `rejected_rows` can check this column in Arrow (it converts nothing that could fail)."""
+    if column == "person_id":
+        return pa.types.is_integer(kind)
+    if column in contract.dates:
+        return _is_date_type(kind)
+    if column == "sentence_days":
+        return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)
+    return _is_text(kind) or (pa.types.is_dictionary(kind) and _is_text(kind.value_type))
+
+
+def category_lookup(column: pa.ChunkedArray, contract: TableContract, name: str) -> tuple[np.ndarray, list[str | None]]:
+    """A categorical column's canonical values (None: no value) and each row's position in them.
+
+    Missing cells point one past the values.
+    """
+    coded, _ = _canonical_codes(column, contract.categories[name], name)
+    return coded.positions, coded.values
+
+
+def trimmed_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A column as the trimmed text `normalise_table` gives a text column (in Arrow)."""
+    return _strings(column)
 
 
 def _before(left: pd.Series, right: pd.Series) -> np.ndarray:
