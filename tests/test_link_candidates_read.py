@@ -113,6 +113,10 @@ def test_compacting_test_agrees_with_the_regex_on_sliced_chunked_text() -> None:
         expected = pc.fill_null(pc.match_substring_regex(text, r"[^0-9/A-Z]"), False).to_numpy(zero_copy_only=False)
         np.testing.assert_array_equal(needs_compacting(text), np.asarray(expected, dtype=bool))
     assert needs_compacting(pa.array(["09/1A", "09/1a", None, ""])).tolist() == [False, True, False, False]
+    # values of digits, "/" and capitals only take the quick path; the characters between "9" and "A" do not
+    assert not needs_compacting(pa.array(["09/1A", "2009/0012Z", None, ""])).any()
+    for between in ":;<=>?@":
+        assert needs_compacting(pa.array(["09/1A", f"09/1{between}", "10/2B"])).tolist() == [False, True, False]
 
 
 def test_arrow_candidate_rows_are_the_normalised_frames(tmp_path: Path) -> None:

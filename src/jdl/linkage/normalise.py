@@ -34,6 +34,18 @@ for _allowed in (b"0123456789", b"/", b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"):
     _NOT_PNC_BYTES[np.frombuffer(_allowed, dtype=np.uint8)] = False
 
 
+def _all_pnc_bytes(data: np.ndarray) -> bool:
+    """Every byte is a digit, "/" or a capital: within "/" (0x2F) to "Z" (0x5A), none of ":" to "@" (0x3A-0x40).
+
+    Minimum, maximum and one wrapped-around range test: passes numpy runs in SIMD, unlike a lookup.
+    """
+    if not len(data):
+        return True
+    if int(data.min()) < 0x2F or int(data.max()) > 0x5A:
+        return False
+    return not bool(((data - np.uint8(0x3A)) <= 0x40 - 0x3A).any())
+
+
 def needs_compacting(text: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Whether each value has a character other than a digit, "/" or a capital (False when missing).
 
@@ -53,8 +65,11 @@ def needs_compacting(text: pa.Array | pa.ChunkedArray) -> np.ndarray:
         start, end = int(offsets[0]), int(offsets[-1])
         data = np.frombuffer(data_buffer, dtype=np.uint8, count=end)[start:] if data_buffer is not None and end \
             else np.zeros(0, dtype=np.uint8)
-        outside = np.flatnonzero(_NOT_PNC_BYTES.take(data)) + start
         rows = np.zeros(len(chunk), dtype=bool)
+        if _all_pnc_bytes(data):
+            parts.append(rows)  # the usual case: every byte is a digit, "/" or a capital
+            continue
+        outside = np.flatnonzero(_NOT_PNC_BYTES.take(data)) + start
         rows[np.searchsorted(offsets, outside, side="right") - 1] = True
         if chunk.null_count:
             rows &= chunk.is_valid().to_numpy(zero_copy_only=False)

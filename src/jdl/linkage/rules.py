@@ -166,16 +166,17 @@ def link_by_exact_identity(
     return RuleOutcome(links, reasons, frozenset(ambiguous))
 
 
-def _pair_similarity(left: pd.Series, right: pd.Series) -> np.ndarray:
+def _pair_similarity(left: list[str], right: list[str]) -> np.ndarray:
+    # each pair's score is computed on its own, so spreading the pairs over threads changes no score
     return process.cpdist(
-        left.tolist(), right.tolist(), scorer=JaroWinkler.normalized_similarity, workers=1
+        left, right, scorer=JaroWinkler.normalized_similarity, workers=-1
     ).astype("float64")
 
 
 def name_similarity(pairs: pd.DataFrame) -> np.ndarray:
     """Mean Jaro-Winkler of forenames and of surnames, the better of as-given and swapped."""
-    cohort_forename, cohort_surname = pairs[FORENAME], pairs[SURNAME]
-    person_forename, person_surname = pairs[f"{FORENAME}_person"], pairs[f"{SURNAME}_person"]
+    cohort_forename, cohort_surname = pairs[FORENAME].tolist(), pairs[SURNAME].tolist()
+    person_forename, person_surname = pairs[f"{FORENAME}_person"].tolist(), pairs[f"{SURNAME}_person"].tolist()
     as_given = (
         _pair_similarity(cohort_forename, person_forename)
         + _pair_similarity(cohort_surname, person_surname)
