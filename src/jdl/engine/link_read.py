@@ -21,7 +21,9 @@ from jdl.linkage.normalise import (
     MISSING_DAYS,
     block_codes,
     needs_compacting,
+    normalise_coded_names,
     pnc_text_in_keys,
+    pnc_text_match_keys,
     sex_codes,
 )
 from jdl.sources import national
@@ -30,12 +32,50 @@ from jdl.sources.layout import Fragment
 PEOPLE_LINK_COLUMNS = ["person_id", "pnc_id", "forename", "surname", "date_of_birth", "sex"]
 # the columns that decide whether a row is a candidate, and its reject reason
 LINK_KEY_COLUMNS = ["person_id", "pnc_id", "date_of_birth", "sex"]
+# read as dictionaries: each distinct name is trimmed and normalised once
+NAME_COLUMNS = ["forename", "surname"]
 
 
 def candidate_keys_of(source: national.TableSource, fragment: Fragment,
                       keys: linkage_stage.CandidateKeys) -> pd.DataFrame:
     """The comparison keys (`linkage.people_keys`) of one people fragment's candidates, in file order."""
+    if fragment.fmt == "parquet":
+        table = source.read_arrow(fragment, PEOPLE_LINK_COLUMNS, [*NAME_COLUMNS, "sex"])
+        if _keys_in_arrow(table):
+            chosen = table.filter(pa.array(_candidate_rows(table.select(LINK_KEY_COLUMNS), keys)))
+            return _arrow_keys(chosen)
     return linkage_stage.people_keys(candidates_of(source, fragment, keys))
+
+
+def _keys_in_arrow(table: pa.Table) -> bool:
+    """Whether the keys can be computed from the columns as stored (typed Parquet as jdl writes it)."""
+    def text(kind: pa.DataType) -> bool:
+        return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+    def coded_text(kind: pa.DataType) -> bool:
+        return pa.types.is_dictionary(kind) and text(kind.value_type)
+
+    schema = table.schema
+    return (pa.types.is_integer(schema.field("person_id").type) and pa.types.is_date32(schema.field("date_of_birth").type)
+            and text(schema.field("pnc_id").type) and (text(schema.field("sex").type) or coded_text(schema.field("sex").type))
+            and all(coded_text(schema.field(name).type) for name in NAME_COLUMNS))
+
+
+def _arrow_keys(chosen: pa.Table) -> pd.DataFrame:
+    """`people_keys` of valid rows, from the columns as stored: what normalising them first gives."""
+    births = chosen.column("date_of_birth")
+    positions, values = national.category_lookup(chosen.column("sex"), national.PEOPLE, "sex")
+    sexes = sex_codes(pd.Series([*values, None], dtype="string"))[positions]
+    names = {}
+    for column in NAME_COLUMNS:
+        name_positions, distinct = national.text_lookup(chosen.column(column))
+        names[column] = normalise_coded_names(name_positions, distinct)
+    return linkage_stage.people_keys_of(
+        pc.cast(chosen.column("person_id"), pa.int64()).to_numpy(),
+        pnc_text_match_keys(national.trimmed_text(chosen.column("pnc_id"))),
+        pc.cast(births, pa.int32()).to_numpy().astype(np.int64),
+        sexes, names["forename"], names["surname"],
+    )
 
 
 def candidates_of(source: national.TableSource, fragment: Fragment,

@@ -97,21 +97,41 @@ def _keys(frame: pd.DataFrame, id_column: str) -> pd.DataFrame:
         # kept as strings end to end (a round trip through object arrays costs a Python string per row)
         return values.astype("string").reset_index(drop=True)
 
-    prepared = pd.DataFrame(
-        {
-            id_column: frame[id_column].to_numpy(dtype="int64"),
-            PNC: text(pnc_match_keys(pnc)),
-            DAYS: days,
-            SEX: sexes,
-            BLOCK: block_codes(days, sexes),
-            FORENAME: text(normalise_names(frame["forename"])),
-            SURNAME: text(normalise_names(frame["surname"])),
-        }
-    )
+    prepared = _assembled(id_column, frame[id_column].to_numpy(dtype="int64"), text(pnc_match_keys(pnc)), days,
+                          sexes, text(normalise_names(frame["forename"])), text(normalise_names(frame["surname"])))
     if id_column == ROW:
         start = frame[START] if START in frame.columns else pd.Series(pd.NaT, index=frame.index)
         prepared[START] = pd.to_datetime(start).to_numpy(dtype="datetime64[ns]")
     return prepared
+
+
+def _assembled(id_column: str, ids: np.ndarray, pnc_keys: pd.Series, days: np.ndarray, sexes: np.ndarray,
+               forename_keys: pd.Series, surname_keys: pd.Series) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            id_column: ids,
+            PNC: pnc_keys,
+            DAYS: days,
+            SEX: sexes,
+            BLOCK: block_codes(days, sexes),
+            FORENAME: forename_keys,
+            SURNAME: surname_keys,
+        }
+    )
+
+
+def people_keys_of(person_ids: np.ndarray, pnc_keys: pd.Series, days: np.ndarray, sexes: np.ndarray,
+                   forename_keys: pd.Series, surname_keys: pd.Series) -> pd.DataFrame:
+    """`people_keys` assembled from keys computed elsewhere (say, from a column's dictionary).
+
+    `pnc_keys` as `normalise.pnc_match_keys` gives them, `days` as `days_since_epoch`, `sexes` as
+    `sex_codes`, the names as `normalise_names`; Series with a default index.
+    """
+    def text(values: pd.Series) -> pd.Series:
+        return values.astype("string").reset_index(drop=True)
+
+    return _assembled(PERSON, np.asarray(person_ids, dtype="int64"), text(pnc_keys), np.asarray(days, dtype=np.int64),
+                      np.asarray(sexes, dtype=np.int64), text(forename_keys), text(surname_keys))
 
 
 def _one_per_id(prepared: pd.DataFrame, id_column: str) -> pd.DataFrame:

@@ -80,7 +80,12 @@ def needs_compacting(text: pa.Array | pa.ChunkedArray) -> np.ndarray:
 def pnc_match_keys(pnc_ids: pd.Series) -> pd.Series:
     """Comparable PNC key per value (string dtype), <NA> when blank or not a PNC ID."""
     # pyarrow compute directly: much faster than the pandas str accessor for regexes.
-    text = pa.array(pnc_ids.astype("string[pyarrow]").array)
+    keys = pnc_text_match_keys(pa.array(pnc_ids.astype("string[pyarrow]").array))
+    return pd.Series(keys.array, index=pnc_ids.index, copy=False).astype("string")
+
+
+def pnc_text_match_keys(text: pa.Array | pa.ChunkedArray) -> pd.Series:
+    """`pnc_match_keys` of Arrow text (a Series with a fresh index)."""
     if isinstance(text, pa.ChunkedArray):
         text = text.combine_chunks()
     # a value of digits, "/" and capitals is its own compact upper-case form: only the others are rewritten
@@ -89,6 +94,24 @@ def pnc_match_keys(pnc_ids: pd.Series) -> pd.Series:
         rewrite = pa.array(compacting)
         compact = pc.utf8_upper(pc.replace_substring_regex(pc.filter(text, rewrite), r"\s", ""))
         text = pc.replace_with_mask(text, rewrite, compact.cast(text.type))
+    with_century = _century_form(text)
+    if with_century.any():
+        # the usual form ("2009/1234567A"): its key drops the century, no regex needed
+        short = np.flatnonzero(with_century)
+        other = np.flatnonzero(~with_century)
+        keys = pc.take(
+            pa.concat_arrays([pc.utf8_slice_codeunits(pc.take(text, pa.array(short)), 2),
+                              _regex_keys(pc.take(text, pa.array(other)))]),
+            pa.array(np.argsort(np.concatenate([short, other]), kind="stable")),
+        )
+    else:
+        keys = _regex_keys(text)
+    as_pandas = keys.to_pandas(types_mapper=pd.ArrowDtype).array  # .array: keep no index
+    return pd.Series(as_pandas, copy=False).astype("string")
+
+
+def _regex_keys(text: pa.Array) -> pa.Array:
+    """The match key of each (compact upper-case) value, by the regexes."""
     valid = pc.fill_null(pc.match_substring_regex(text, _PNC_VALID), False)
     # a value already in key form (two-digit year, no leading zeros) is its own key: only the others
     # go through the (much slower) regex replacement
@@ -97,8 +120,43 @@ def pnc_match_keys(pnc_ids: pd.Series) -> pd.Series:
     rewrite = pc.and_(valid, pc.invert(own_key))
     if pc.any(rewrite).as_py():
         keys = _rewritten_keys(text, keys, rewrite)
-    as_pandas = keys.to_pandas(types_mapper=pd.ArrowDtype).array  # .array: keep no index
-    return pd.Series(as_pandas, index=pnc_ids.index, copy=False).astype("string")
+    return keys
+
+
+_CENTURY_FORM_BYTES = 13  # "2009/1234567A"
+
+
+def _century_form(text: pa.Array) -> np.ndarray:
+    """Whether each value matches ^(19|20)\\d{2}/[1-9]\\d{6}[A-Z]$, read from the UTF-8 bytes.
+
+    Such a value is valid and not in key form; its key is the value without its first two
+    characters (what the regex rewriting gives: no leading zeros to drop).
+    """
+    if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)) or not len(text):
+        return np.zeros(len(text), dtype=bool)
+    offset_type = np.int64 if pa.types.is_large_string(text.type) else np.int32
+    _, offset_buffer, data_buffer = text.buffers()
+    offsets = np.frombuffer(offset_buffer, dtype=offset_type, count=len(text) + 1 + text.offset)[text.offset:]
+    if data_buffer is None:
+        return np.zeros(len(text), dtype=bool)
+    data = np.frombuffer(data_buffer, dtype=np.uint8, count=int(offsets[-1]))
+    starts = offsets[:-1].astype(np.int64)
+    sized = np.flatnonzero(np.diff(offsets) == _CENTURY_FORM_BYTES)
+    if text.null_count:
+        sized = sized[text.is_valid().to_numpy(zero_copy_only=False)[sized]]
+    chars = data[starts[sized, None] + np.arange(_CENTURY_FORM_BYTES)]
+
+    def between(column: np.ndarray, low: bytes, high: bytes) -> np.ndarray:
+        return (column >= ord(low)) & (column <= ord(high))
+
+    digits = np.all(between(chars[:, [2, 3, 6, 7, 8, 9, 10, 11]], b"0", b"9"), axis=1)
+    century = ((chars[:, 0] == ord("1")) & (chars[:, 1] == ord("9"))) | (
+        (chars[:, 0] == ord("2")) & (chars[:, 1] == ord("0")))
+    matches = (century & digits & (chars[:, 4] == ord("/")) & between(chars[:, 5], b"1", b"9")
+               & between(chars[:, 12], b"A", b"Z"))
+    found = np.zeros(len(text), dtype=bool)
+    found[sized[matches]] = True
+    return found
 
 
 def _rewritten_keys(text: pa.Array, keys: pa.Array, rewrite: pa.Array) -> pa.Array:
@@ -206,3 +264,14 @@ def normalise_names(names: pd.Series) -> pd.Series:
     normalised = pd.array([normalise_name(value) for value in distinct] + [""], dtype="string")
     result = normalised.take(np.where(codes < 0, len(distinct), codes))
     return pd.Series(result, index=names.index)
+
+
+def normalise_coded_names(positions: np.ndarray, values: list[str | None]) -> pd.Series:
+    """`normalise_names` of a column given as distinct `values` and each row's position in them.
+
+    Positions past the values are missing cells; only the values some row uses are normalised.
+    """
+    used = np.zeros(len(values) + 1, dtype=bool)
+    used[positions] = True
+    normalised = [normalise_name(value) if used[i] else "" for i, value in enumerate(values)]
+    return pd.Series(pd.array([*normalised, ""], dtype="string").take(positions))

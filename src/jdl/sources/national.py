@@ -220,6 +220,14 @@ class TableSource:
         keep = np.asarray(chosen, dtype=bool)
         return normalise_table(table.filter(pa.array(keep)), self.contract, wanted)
 
+    def read_arrow(self, fragment: Fragment, columns: Sequence[str], dictionary_columns: Sequence[str] = ()) -> pa.Table:
+        """One Parquet fragment's `columns` as stored (not normalised), `dictionary_columns` as dictionaries."""
+        if fragment.fmt != "parquet":
+            raise ValueError("read_arrow reads Parquet fragments")
+        wanted = self._check_columns(columns)
+        table, _ = _scan_parquet(fragment, wanted, None, [c for c in dictionary_columns if c in wanted])
+        return table
+
     def read(self, columns: Sequence[str]) -> dd.DataFrame:
         """Lazily read `columns` (plus nothing else), normalised to the contract's dtypes."""
         import dask.dataframe as dd  # only the CSV and shuffle paths use Dask DataFrames
@@ -641,6 +649,14 @@ def category_lookup(column: pa.ChunkedArray, contract: TableContract, name: str)
     Missing cells point one past the values.
     """
     coded, _ = _canonical_codes(column, contract.categories[name], name)
+    return coded.positions, coded.values
+
+
+def text_lookup(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str | None]]:
+    """A dictionary text column's distinct values, trimmed as `normalise_table` trims them, and each
+    row's position in them (missing cells point one past the values)."""
+    encoded = _dictionary(column)
+    coded = _Coded(encoded.indices, _trimmed(encoded.dictionary).to_pylist())
     return coded.positions, coded.values
 
 
