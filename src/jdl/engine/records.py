@@ -247,10 +247,10 @@ class RecordsEvaluation(Evaluation):
             eligible = not_linked.copy()
             eligible[not_linked] = pool_reasons.isna().to_numpy()
             feature_columns = definitions.covariate_columns + [c.name for c in definitions.outcome_columns]
-            pool = pool_table.loc[eligible, ["person_id", "index_date", *feature_columns]].reset_index(drop=True)
+            pool_rows = np.flatnonzero(eligible)
             del pool_facts
             self.counts["eligible"] = len(treated_index)
-            self.counts["comparison_pool"] = len(pool)
+            self.counts["comparison_pool"] = len(pool_rows)
             if len(treated_index) == 0:
                 raise EvaluationCannotComplete(
                     "cohort", "no participant has an eligible index event in the period",
@@ -279,26 +279,20 @@ class RecordsEvaluation(Evaluation):
                 [treated_table[["person_id", "index_date"]].assign(treated=True),
                  treated_features[feature_columns]], axis=1,
             )
-            pool_part = pool.assign(treated=False)
-            units = pd.concat([part for part in (treated_part, pool_part) if len(part)] or [treated_part],
-                              ignore_index=True)
-            units = units.sort_values("person_id", kind="mergesort").reset_index(drop=True)
-            frame = pd.concat(
-                [units[["person_id", "treated", "index_date"]].assign(unit_id=units["person_id"]),
-                 units[feature_columns]],
-                axis=1,
-            )
+            frame = units_frame(treated_part, pool_table, pool_rows, feature_columns)
             frame = self._with_cohort_columns(frame, cohort_file.rows)
             # the pool's tables are copies of what `frame` holds: free them before matching
             self._finish_cache_writes()  # the entries' tables are freed with the frames below
-            del pool_table, pool, pool_part, units, treated_part, linked_events, linked_rows, linked_spells
+            del pool_table, treated_part, linked_events, linked_rows, linked_spells
             self.pass_linked_spells = {}
             _release_memory()
 
         # calendar windows differ in length (leap years): the longest bounds days to first reoffence
         index_dates = frame["index_date"]
         longest = spec.outcomes.longest_window
-        self._longest_window = float((longest.add_to(index_dates) - index_dates).dt.days.max())
+        # over the distinct index dates (a few thousand days, not millions of units): the same maximum
+        distinct_dates = pd.Series(index_dates.unique())
+        self._longest_window = float((longest.add_to(distinct_dates) - distinct_dates).dt.days.max())
         if len(spec.outcomes.windows) > 1:
             self.outcome_windows = {
                 measures_stage.window_column_name(column.name, window, spec.outcomes.primary_window):
@@ -674,6 +668,48 @@ class RecordsEvaluation(Evaluation):
             ("matched", "Matched"),
         ]
         return attrition_table([(s, label, self.counts[s]) for s, label in stages if s in self.counts])
+
+
+def units_frame(treated_part: pd.DataFrame, pool_table: pd.DataFrame, pool_rows: np.ndarray,
+                feature_columns: list[str]) -> pd.DataFrame:
+    """The matching frame: person_id, treated, index_date, unit_id and the features, sorted by person_id.
+
+    What concatenating the treated rows and the eligible pool rows (`pool_table` at `pool_rows`,
+    treated False) and sorting by person_id (stably) gives; a numpy column of the pool is gathered
+    once into its place instead of being copied by each of those steps.
+    """
+    columns = ["person_id", "index_date", *feature_columns]
+    pool_part = pool_table.iloc[pool_rows] if not len(treated_part) or not len(pool_rows) else None
+    if pool_part is not None:  # one side empty: nothing to interleave
+        pool_part = pool_part[columns].assign(treated=False)
+        units = pd.concat([part for part in (treated_part, pool_part) if len(part)] or [treated_part],
+                          ignore_index=True)
+        units = units.sort_values("person_id", kind="mergesort").reset_index(drop=True)
+        return pd.concat([units[["person_id", "treated", "index_date"]].assign(unit_id=units["person_id"]),
+                          units[feature_columns]], axis=1)
+    n_treated = len(treated_part)
+    ids = np.concatenate([treated_part["person_id"].to_numpy(dtype=np.int64),
+                          pool_table["person_id"].to_numpy(dtype=np.int64)[pool_rows]])
+    order = np.argsort(ids, kind="stable")  # the order a stable sort of the concatenation gives
+    from_treated = order < n_treated
+    treated_at = np.flatnonzero(from_treated)
+    treated_from = order[treated_at]
+    # each unit's pool row (the first pool row stands in at treated places, overwritten below)
+    pool_from = pool_rows[np.where(from_treated, 0, order - n_treated)]
+    out: dict[str, pd.Series] = {}
+    for column in columns:
+        treated_values, pool_values = treated_part[column], pool_table[column]
+        if isinstance(treated_values.dtype, np.dtype) and treated_values.dtype == pool_values.dtype:
+            values = pool_values.to_numpy().take(pool_from)
+            values[treated_at] = treated_values.to_numpy()[treated_from]
+            out[column] = pd.Series(values, copy=False)
+        else:  # text (Arrow chunks are concatenated without a copy), or dtypes concatenation reconciles
+            joined = pd.concat([treated_values, pool_values], ignore_index=True)
+            out[column] = joined.take(np.where(from_treated, order, n_treated + pool_from)).reset_index(drop=True)
+    frame = {"person_id": out["person_id"], "treated": pd.Series(from_treated, copy=False),
+             "index_date": out["index_date"], "unit_id": out["person_id"].copy(),
+             **{column: out[column] for column in feature_columns}}
+    return pd.DataFrame(frame, copy=False)
 
 
 def _candidate_keys(part: pd.DataFrame, keys: linkage_stage.CandidateKeys) -> pd.DataFrame:
