@@ -206,3 +206,17 @@ def test_pnc_keys_of_many_shapes_agree_with_the_regexes() -> None:
     assert got.tolist()[-6:-3] == ["09/1234567A", "09/234567A", "99/1000000Z"]
     assert got.iloc[-3:].isna().all()
     assert got.notna().sum() > 500
+
+
+def test_a_fragment_without_candidates_gives_empty_keys_of_the_same_columns(tmp_path: Path) -> None:
+    from jdl.engine import link_read
+    from jdl.linkage import people_keys
+
+    messy_people(tmp_path / "people.parquet")
+    source = national.open_table(str(tmp_path / "people.parquet"), national.PEOPLE, "people")
+    cohort = pd.DataFrame({"pnc_id": ["77/7Z"], "date_of_birth": pd.to_datetime(["2001-01-01"]), "sex": ["F"],
+                           "forename": ["a"], "surname": ["b"]})
+    (fragment,) = source.fragments()
+    got = link_read.candidate_keys_of(source, fragment, candidate_keys(cohort))
+    expected = people_keys(source.empty(PEOPLE_LINK_COLUMNS))
+    assert got.empty and list(got.columns) == list(expected.columns)
