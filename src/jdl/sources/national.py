@@ -366,7 +366,13 @@ def _trimmed(values: pa.Array) -> pa.Array:
 
 def _dictionary(column: pa.ChunkedArray) -> pa.DictionaryArray:
     """A dictionary-typed column as one array over one dictionary."""
-    combined = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    if column.num_chunks > 1:
+        # a Parquet row group's batches share one dictionary: unifying is then nearly free, and the
+        # indices are only concatenated (combine_chunks would remap every index)
+        chunks = column.unify_dictionaries().chunks
+        indices = pa.concat_arrays([chunk.indices for chunk in chunks])
+        return pa.DictionaryArray.from_arrays(indices, chunks[0].dictionary)
+    combined = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
     if len(combined) == 0 and not isinstance(combined, pa.DictionaryArray):
         return pa.DictionaryArray.from_arrays(pa.array([], pa.int32()), pa.array([], pa.string()))
     return combined
