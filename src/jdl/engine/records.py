@@ -78,6 +78,7 @@ FEATURE_MODULES = (
     "jdl.sources.spells",
 )
 LINKAGE_MODULES = (
+    "jdl.engine.link_read",
     "jdl.linkage.candidates",
     "jdl.linkage.link",
     "jdl.linkage.normalise",
