@@ -8,7 +8,7 @@ import pytest
 
 from jdl.matching.design import design_matrix
 from jdl.matching.nearest import heap_select
-from jdl.matching.propensity import _binomial_deviance
+from jdl.matching.propensity import _binomial_deviance, r_logit_inverse
 
 
 def plain_heap_select(values: list[float], k: int) -> list[int]:
@@ -70,6 +70,13 @@ def test_binomial_deviance_of_zero_one_outcomes_is_bit_identical() -> None:
     assert _binomial_deviance(half, np.full(4, 0.5)) == 0.0  # non-binary y takes the general formula
 
 
+def test_logit_inverse_fixes_the_tails_as_r_does() -> None:
+    eta = np.array([-1e3, -30.5, -30.0, -2.0, 0.0, 1e-9, 3.0, 30.0, 30.5, 1e3, np.nan])
+    eps = np.finfo(float).eps
+    tmp = np.where(eta < -30, eps, np.where(eta > 30, 1 / eps, np.exp(np.clip(eta, -30, 30))))
+    assert r_logit_inverse(eta).tobytes() == (tmp / (1 + tmp)).tobytes()
+
+
 def test_dummies_from_codes_match_comparing_every_row() -> None:
     frame = pd.DataFrame({
         "disposal": pd.array(["fine", "custody", "fine", "community", "custody"], dtype="string"),
@@ -82,18 +89,6 @@ def test_dummies_from_codes_match_comparing_every_row() -> None:
     np.testing.assert_array_equal(X["disposalcustody"], (values == "custody").astype(float))
     np.testing.assert_array_equal(X["disposalfine"], (values == "fine").astype(float))
     np.testing.assert_array_equal(X["sexF"], [0.0, 1.0, 1.0, 0.0, 0.0])
-
-
-def test_row_scaling_on_two_threads_is_the_plain_product() -> None:
-    from jdl.matching.propensity import ROWS_PER_THREAD, _scale_rows
-
-    rng = np.random.default_rng(4)
-    for rows in (10, 2 * ROWS_PER_THREAD + 7):
-        matrix = rng.normal(size=(rows, 3))
-        factors = rng.uniform(0.01, 0.25, rows)
-        out = np.empty_like(matrix)
-        _scale_rows(matrix, factors, out)
-        assert out.tobytes() == (matrix * factors[:, None]).tobytes()
 
 
 def test_balance_rows_on_two_threads_match_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
