@@ -64,6 +64,7 @@ def test_heap_select_screens_chunks_without_changing_the_choice(seed: int, k: in
     values = rng.integers(0, 50, 20_000).astype(float).tolist()  # many ties at every distance
     reference = plain_heap_select(values, k)
     assert heap_select(values, k) == reference
+    assert heap_select(np.asarray(values), k) == reference  # an array: values read one by one
     chosen = sorted(values[i] for i in reference)
     assert chosen == sorted(values)[:k]  # the k smallest distances
 
