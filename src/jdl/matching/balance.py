@@ -114,14 +114,21 @@ def _smd(difference: float, denominator: float) -> float:
 
 
 class _UnitWeights:
-    """What weighted_variance computes from weights of 1 for a group of n units, computed once:
-    every normalised weight is the same 1/n, so w * x is x * (1/n) bit for bit."""
+    """What weighted_variance computes from weights of 1 for a group of n units, without the
+    weights: every normalised weight is the same 1 / n (ones / ones.sum(), the sum being n
+    exactly), so w * x is x * (1/n) bit for bit, and the sum of the squared weights is the sum
+    of n copies of (1/n)^2."""
 
     def __init__(self, n: int) -> None:
         self.n = n
-        w = np.ones(n) / np.ones(n).sum() if n else np.empty(0)
-        self.inverse = w[0] if n else np.float64("nan")
-        self.denominator = 1.0 - float(np.square(w).sum())
+        self.inverse = np.float64(1.0) / np.float64(n) if n else np.float64("nan")
+        self._denominator: float | None = None
+
+    @property
+    def denominator(self) -> float:
+        if self._denominator is None:
+            self._denominator = 1.0 - float(np.full(self.n, self.inverse * self.inverse).sum())
+        return self._denominator
 
     def mean(self, values: np.ndarray) -> float:
         """weighted_mean(values, ones): x * 1.0 is x, and a sum of ones is n exactly."""
@@ -137,6 +144,11 @@ class _UnitWeights:
         if self.denominator <= 0:
             return float("nan")
         return float((np.square(values - mean) * self.inverse).sum() / self.denominator)
+
+
+def unit_weighted_variance(values: np.ndarray, binary: bool) -> float:
+    """weighted_variance(values, np.ones(len(values)), binary), bit for bit, without the weights."""
+    return _UnitWeights(len(values)).variance(values, binary)
 
 
 class _PositiveWeights:
