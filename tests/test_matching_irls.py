@@ -77,3 +77,13 @@ def test_collinear_columns_raise() -> None:
     design = np.column_stack([design, design[:, 1] * 2.0])
     with pytest.raises(np.linalg.LinAlgError):
         irls_logistic(design, y)
+
+
+@pytest.mark.parametrize("order", ["F", "C"])
+def test_column_moments_are_numpys_mean_and_std_of_a_column_major_matrix(order: str) -> None:
+    design, _ = _simulated(12, 30_001)
+    columns = np.asarray(design[:, 1:], order=order)
+    centre, scale = propensity._column_moments(columns)
+    reference = np.asfortranarray(columns)  # the layout the pipeline's design has
+    assert centre.tobytes() == reference.mean(axis=0).tobytes()
+    assert scale.tobytes() == reference.std(axis=0).tobytes()

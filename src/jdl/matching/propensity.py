@@ -199,6 +199,22 @@ def _warm_start(standard: np.ndarray, y: np.ndarray, pool: ThreadPoolExecutor) -
     return beta if converged and np.isfinite(beta).all() else None
 
 
+def _column_moments(columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's mean and (population) SD, with the arithmetic of numpy's mean(axis=0) and
+    std(axis=0) on a column-major matrix (pairwise sums down each column), one column at a
+    time: no rows x columns temporary, and the same numbers whatever the matrix's layout."""
+    rows, count = columns.shape
+    centre, scale = np.empty(count), np.empty(count)
+    deviations = np.empty(rows)
+    for j in range(count):
+        column = columns[:, j]
+        centre[j] = np.add.reduce(column) / rows
+        np.subtract(column, centre[j], out=deviations)
+        np.multiply(deviations, deviations, out=deviations)
+        scale[j] = np.sqrt(np.add.reduce(deviations) / rows)
+    return centre, scale
+
+
 def irls_logistic(design: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, int, bool]:
     """Maximum-likelihood logistic coefficients by IRLS, as R's glm.fit, on normal equations.
 
@@ -211,8 +227,7 @@ def irls_logistic(design: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, int, b
     With many rows the iterations start from a fit on a systematic subsample.
     Returns the coefficients, the number of passes over all rows and whether they converged.
     """
-    centre = design[:, 1:].mean(axis=0)
-    scale = design[:, 1:].std(axis=0)
+    centre, scale = _column_moments(design[:, 1:])
     scale[scale == 0] = 1.0
     standard = np.empty_like(design)
     standard[:, 0] = 1.0
