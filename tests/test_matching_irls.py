@@ -87,3 +87,23 @@ def test_column_moments_are_numpys_mean_and_std_of_a_column_major_matrix(order: 
     reference = np.asfortranarray(columns)  # the layout the pipeline's design has
     assert centre.tobytes() == reference.mean(axis=0).tobytes()
     assert scale.tobytes() == reference.std(axis=0).tobytes()
+
+
+@pytest.mark.parametrize("columns", [1, 4])
+def test_fit_logistic_without_the_intercept_column_is_the_fit_with_it(columns: int) -> None:
+    import pandas as pd
+
+    from jdl.matching.design import design_matrix
+    from jdl.matching.propensity import fit_logistic, r_linear_predictor, r_logit_inverse
+    from jdl.spec.models import PropensitySpec
+
+    design, y = _simulated(13, 40_000)
+    frame = pd.DataFrame({f"x{j}": design[:, j + 1] for j in range(columns)})
+    X = design_matrix(frame, list(frame.columns))
+    result = fit_logistic(X, y.astype(bool), PropensitySpec(), seed=1)
+    with_intercept = np.column_stack([np.ones(len(X)), X.to_numpy(dtype=float)])
+    coefficients, _, _ = irls_logistic(with_intercept, y)
+    assert np.array(list(result.coefficients.values())).tobytes() == coefficients.tobytes()
+    linear = r_linear_predictor(with_intercept, coefficients)
+    assert result.linear_predictor.tobytes() == linear.tobytes()
+    assert result.score.tobytes() == r_logit_inverse(linear).tobytes()

@@ -66,6 +66,15 @@ def r_linear_predictor(design: np.ndarray, coefficients: np.ndarray) -> np.ndarr
     return total
 
 
+def _linear_predictor_with_intercept(covariates: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
+    """r_linear_predictor of [1, covariates]: the intercept's 1.0 * b0 is b0 exactly."""
+    total = np.zeros(covariates.shape[0])
+    total += coefficients[0]
+    for j, coefficient in enumerate(coefficients[1:]):
+        total += covariates[:, j] * coefficient
+    return total
+
+
 def r_logit_inverse(eta: np.ndarray) -> np.ndarray:
     """R's binomial()$linkinv: exp(eta) / (1 + exp(eta)), eta clamped at +-30 as R does."""
     eps = np.finfo(float).eps
@@ -225,14 +234,26 @@ def irls_logistic(design: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, int, b
     Iterations stop when the deviance changes by less than 1e-12 relative (R's
     glm stops at 1e-8), so the coefficients agree with R to its own precision.
     With many rows the iterations start from a fit on a systematic subsample.
+    `design` has the intercept's column of ones first.
     Returns the coefficients, the number of passes over all rows and whether they converged.
     """
-    centre, scale = _column_moments(design[:, 1:])
+    return _irls_with_intercept(design[:, 1:], y, order=_layout(design))
+
+
+def _layout(matrix: np.ndarray) -> str:
+    """The memory order np.column_stack / np.empty_like give a matrix built from this one."""
+    return "F" if matrix.flags.f_contiguous and not matrix.flags.c_contiguous else "C"
+
+
+def _irls_with_intercept(covariates: np.ndarray, y: np.ndarray, *, order: str) -> tuple[np.ndarray, int, bool]:
+    """irls_logistic of [1, covariates], without making that matrix; `order`: the layout of the
+    standardised copy (the layout of [1, covariates])."""
+    centre, scale = _column_moments(covariates)
     scale[scale == 0] = 1.0
-    standard = np.empty_like(design)
+    standard = np.empty((covariates.shape[0], covariates.shape[1] + 1), order=order)  # type: ignore[call-overload]
     standard[:, 0] = 1.0
     # in place: the same subtraction and division per element, without two n x p temporaries
-    np.subtract(design[:, 1:], centre, out=standard[:, 1:])
+    np.subtract(covariates, centre, out=standard[:, 1:])
     np.divide(standard[:, 1:], scale, out=standard[:, 1:])
     with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(max_workers=BANDS) as pool:
         start = _warm_start(standard, y, pool)
@@ -255,16 +276,17 @@ def fit_logistic(
     """
     del seed  # deterministic
     y = _as_treated_array(treated).astype(float)
-    design = np.column_stack([np.ones(len(X)), X.to_numpy(dtype=float)])
+    covariates = X.to_numpy(dtype=float)
     names = [INTERCEPT, *map(str, X.columns)]
     try:
-        coefficients, iterations, converged = irls_logistic(design, y)
+        # laid out as np.column_stack would make [1, X] (column-major from a frame's float block)
+        coefficients, iterations, converged = _irls_with_intercept(covariates, y, order=_layout(covariates))
     except np.linalg.LinAlgError:
         raise JdlUserError.single(
             "matching.propensity", "the propensity model cannot be fitted: some covariates are collinear",
             hint="remove a covariate that is a combination of others (e.g. a dummy of every level)",
         ) from None
-    linear_predictor = r_linear_predictor(design, coefficients)
+    linear_predictor = _linear_predictor_with_intercept(covariates, coefficients)
     score = r_logit_inverse(linear_predictor)
     separation = bool(((score < 1e-8) | (score > 1 - 1e-8)).any())
     return PropensityResult(
