@@ -120,6 +120,16 @@ def test_holm_and_bh_match_statsmodels_with_primary_kept_raw() -> None:
     assert all(v.family == "all" and v.family_size == 4 for v in bh.values())
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_holm_is_statsmodels_holm_bit_for_bit(seed: int) -> None:
+    from jdl.estimation.multiplicity import holm
+
+    rng = np.random.default_rng(seed)
+    for m in (1, 2, 7, 40):
+        p = rng.choice([0.001, 0.01, 0.02, 0.3, 0.9], m) if seed % 2 else rng.random(m) ** 3  # ties, or none
+        assert holm(p).tobytes() == multipletests(p, method="holm")[1].tobytes()
+
+
 def test_missing_p_values_are_left_out_of_the_family() -> None:
     p = {"rate": 0.01, "a": 0.02, "b": float("nan"), "c": 0.04}
     out = adjust_p_values(p, ["rate"], "bonferroni")

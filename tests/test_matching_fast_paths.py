@@ -6,9 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from jdl.matching.balance import (
+    BALANCE_COLUMNS,
+    balance_table,
+    ecdf_differences,
+    flag,
+    is_binary,
+    weighted_mean,
+    weighted_variance,
+)
 from jdl.matching.design import design_matrix
 from jdl.matching.nearest import heap_select
-from jdl.matching.propensity import _binomial_deviance
+from jdl.matching.propensity import _binomial_deviance, r_logit_inverse
 
 
 def plain_heap_select(values: list[float], k: int) -> list[int]:
@@ -55,6 +64,7 @@ def test_heap_select_screens_chunks_without_changing_the_choice(seed: int, k: in
     values = rng.integers(0, 50, 20_000).astype(float).tolist()  # many ties at every distance
     reference = plain_heap_select(values, k)
     assert heap_select(values, k) == reference
+    assert heap_select(np.asarray(values), k) == reference  # an array: values read one by one
     chosen = sorted(values[i] for i in reference)
     assert chosen == sorted(values)[:k]  # the k smallest distances
 
@@ -70,6 +80,13 @@ def test_binomial_deviance_of_zero_one_outcomes_is_bit_identical() -> None:
     assert _binomial_deviance(half, np.full(4, 0.5)) == 0.0  # non-binary y takes the general formula
 
 
+def test_logit_inverse_fixes_the_tails_as_r_does() -> None:
+    eta = np.array([-1e3, -30.5, -30.0, -2.0, 0.0, 1e-9, 3.0, 30.0, 30.5, 1e3, np.nan])
+    eps = np.finfo(float).eps
+    tmp = np.where(eta < -30, eps, np.where(eta > 30, 1 / eps, np.exp(np.clip(eta, -30, 30))))
+    assert r_logit_inverse(eta).tobytes() == (tmp / (1 + tmp)).tobytes()
+
+
 def test_dummies_from_codes_match_comparing_every_row() -> None:
     frame = pd.DataFrame({
         "disposal": pd.array(["fine", "custody", "fine", "community", "custody"], dtype="string"),
@@ -82,18 +99,6 @@ def test_dummies_from_codes_match_comparing_every_row() -> None:
     np.testing.assert_array_equal(X["disposalcustody"], (values == "custody").astype(float))
     np.testing.assert_array_equal(X["disposalfine"], (values == "fine").astype(float))
     np.testing.assert_array_equal(X["sexF"], [0.0, 1.0, 1.0, 0.0, 0.0])
-
-
-def test_row_scaling_on_two_threads_is_the_plain_product() -> None:
-    from jdl.matching.propensity import ROWS_PER_THREAD, _scale_rows
-
-    rng = np.random.default_rng(4)
-    for rows in (10, 2 * ROWS_PER_THREAD + 7):
-        matrix = rng.normal(size=(rows, 3))
-        factors = rng.uniform(0.01, 0.25, rows)
-        out = np.empty_like(matrix)
-        _scale_rows(matrix, factors, out)
-        assert out.tobytes() == (matrix * factors[:, None]).tobytes()
 
 
 def test_balance_rows_on_two_threads_match_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -112,3 +117,82 @@ def test_balance_rows_on_two_threads_match_one_thread(monkeypatch: pytest.Monkey
     serial = balance.balance_table(X, treated, weights, distance=distance)
     pd.testing.assert_frame_equal(threaded, serial, check_exact=True)
     assert threaded["covariate"].tolist() == ["distance", "age", "male", "priors"]
+
+
+def plain_balance_row(name: str, kind: str, values: np.ndarray, treated: np.ndarray, weights: np.ndarray,
+                      estimand: str) -> dict[str, object]:
+    """A balance row straight from weighted_mean, weighted_variance and ecdf_differences."""
+    binary = kind == "binary"
+    t, c = values[treated], values[~treated]
+    ones, ones_t, ones_c = np.ones(len(values)), np.ones(len(t)), np.ones(len(c))
+    wt, wc = weights[treated], weights[~treated]
+    var_t, var_c = weighted_variance(t, ones_t, binary), weighted_variance(c, ones_c, binary)
+    denominator = float(np.sqrt({"ATT": var_t, "ATC": var_c}.get(estimand, (var_t + var_c) / 2.0)))
+
+    def smd(difference: float) -> float:
+        if abs(difference) < 1e-8:
+            return 0.0
+        return difference / denominator if denominator > 0 else float("nan")
+
+    def ratio(a: float, b: float) -> float:
+        return a / b if b > 0 else float("nan")
+
+    before = ecdf_differences(values, treated, ones, binary)
+    after = ecdf_differences(values, treated, weights, binary)
+    mean_t, mean_c = weighted_mean(t, wt), weighted_mean(c, wc)
+    return {
+        "covariate": name, "kind": kind, "mean_treatment": mean_t,
+        "mean_treatment_before": weighted_mean(t, ones_t), "mean_comparison_before": weighted_mean(c, ones_c),
+        "mean_comparison_after": mean_c,
+        "smd_before": smd(weighted_mean(t, ones_t) - weighted_mean(c, ones_c)), "smd_after": smd(mean_t - mean_c),
+        "variance_ratio_before": float("nan") if binary else ratio(
+            weighted_variance(t, ones_t, False), weighted_variance(c, ones_c, False)),
+        "variance_ratio_after": float("nan") if binary else ratio(
+            weighted_variance(t, wt, False), weighted_variance(c, wc, False)),
+        "flag": flag(smd(mean_t - mean_c)),
+        "ecdf_mean_before": before[0], "ecdf_mean_after": after[0],
+        "ecdf_max_before": before[1], "ecdf_max_after": after[1],
+    }
+
+
+@pytest.mark.parametrize("seed", [21, 22, 23])
+@pytest.mark.parametrize("estimand", ["ATT", "ATC", "ATE"])
+def test_balance_table_is_bit_identical_to_the_plain_formulas(seed: int, estimand: str) -> None:
+    rng = np.random.default_rng(seed)
+    n = 5_000
+    X = pd.DataFrame({
+        "age": np.round(rng.normal(30, 8, n), 1),  # ties
+        "male": (rng.random(n) < 0.5).astype(float),
+        "rare": (rng.random(n) < 0.002).astype(float),
+        "priors": rng.poisson(2, n).astype(float),
+        "rate": rng.exponential(1.0, n),
+    })
+    treated = rng.random(n) < 0.1
+    # most comparison units unmatched (weight 0), as in a pool of millions; ATC: some treated unmatched
+    weights = np.where(treated, 1.0 if estimand == "ATT" else rng.integers(0, 2, n),
+                       np.where(rng.random(n) < 0.05, rng.integers(1, 6, n) / 5.0, 0.0))
+    distance = rng.random(n)
+    table = balance_table(X, treated, weights, estimand=estimand, distance=distance)
+    plain = pd.DataFrame(
+        [plain_balance_row("distance", "distance", distance, treated, weights, estimand)]
+        + [plain_balance_row(c, "binary" if is_binary(X[c].to_numpy()) else "continuous",
+                             X[c].to_numpy(), treated, weights, estimand) for c in X.columns],
+        columns=BALANCE_COLUMNS,
+    )
+    assert table["kind"].tolist() == ["distance", "continuous", "binary", "binary", "continuous", "continuous"]
+    pd.testing.assert_frame_equal(table, plain, check_exact=True)
+    for column in BALANCE_COLUMNS[2:10] + BALANCE_COLUMNS[11:]:
+        assert table[column].to_numpy().tobytes() == plain[column].to_numpy().tobytes(), column
+
+
+def test_balance_table_with_no_matched_comparison_units_gives_nan_after() -> None:
+    rng = np.random.default_rng(24)
+    n = 400
+    X = pd.DataFrame({"age": rng.normal(30, 8, n), "male": (rng.random(n) < 0.5).astype(float)})
+    treated = rng.random(n) < 0.3
+    weights = np.where(treated, 1.0, 0.0)
+    table = balance_table(X, treated, weights)
+    plain = pd.DataFrame([plain_balance_row(c, "binary" if c == "male" else "continuous", X[c].to_numpy(),
+                                            treated, weights, "ATT") for c in X.columns], columns=BALANCE_COLUMNS)
+    pd.testing.assert_frame_equal(table, plain, check_exact=True)
+    assert table["ecdf_mean_after"].isna().all() and table["mean_comparison_after"].isna().all()

@@ -201,6 +201,29 @@ def test_agrees_with_brute_force_reference(seed: int) -> None:
         assert got == expected
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_with_replacement_ties_and_a_caliper_on_the_linear_scale_agree_with_brute_force(seed: int) -> None:
+    # long runs of equal distances send focal units down the exact (heap replay) path; the
+    # caliper is on other values that order the units as the distance does (the linear
+    # predictor when matching on the score), in two or three exact strata
+    rng = np.random.default_rng(100 + seed)
+    n = 300
+    focal = rng.random(n) < 0.2
+    distance = rng.integers(0, 4, n) / 10.0
+    strata = rng.integers(0, 2 + seed % 2, n)
+    eligible = rng.random(n) < 0.95
+    order = np.flatnonzero(focal & eligible)
+    ratio = int(rng.integers(1, 6))
+    caliper = Caliper(3.0 * np.log(distance + 0.05), 0.9) if seed % 3 else None
+    ours = nearest_neighbour_pairs(
+        focal=focal, eligible=eligible, distance=distance, strata=strata,
+        order=order, ratio=ratio, replace=True, caliper=caliper,
+    )
+    got = sorted(zip(ours.focal.tolist(), ours.control.tolist(), strict=True))
+    expected = _reference_pairs(focal, eligible, distance, strata, order, ratio, True, caliper)
+    assert got == sorted((u, c) for u, c, _ in expected)
+
+
 def test_random_order_is_seeded() -> None:
     rng = np.random.default_rng(5)
     n = 400

@@ -35,8 +35,8 @@ from jdl.estimation.variance import (
     weighted_regression,
 )
 from jdl.matching import MatchingResult, design_matrix
-from jdl.matching.balance import weighted_variance
-from jdl.matching.weights import effective_sample_size
+from jdl.matching.balance import unit_weighted_variance, weighted_variance
+from jdl.matching.weights import effective_sample_size, unit_effective_sample_size
 from jdl.registry import Registry
 from jdl.spec.models import EstimatorSpec
 
@@ -73,6 +73,7 @@ class AnalysisData:
     # with replacement: each comparison row's unit (its row position), -1 for treated rows; the
     # bootstrap then resamples sets and units (pigeonhole) instead of sets alone
     bootstrap_units: np.ndarray | None = None
+    unit_weights: bool = False  # every weight is 1 (the arithmetic can skip multiplying by them)
 
 
 def check_outcome(outcome: pd.Series, kind: str, where: str) -> np.ndarray:
@@ -158,6 +159,7 @@ class PowerInputs:
     y: np.ndarray
     treated: np.ndarray
     weights: np.ndarray
+    unit_weights: bool = False  # every weight is 1
 
 
 def power_summary(
@@ -171,9 +173,14 @@ def power_summary(
     """(people needed, minimum detectable effect, effective comparison n) for these groups."""
     t, c = sample.treated, ~sample.treated
     n_t = float(t.sum())
-    ess_c = effective_sample_size(sample.weights[c])
-    var_t = weighted_variance(sample.y[t], sample.weights[t], binary)
-    var_c = weighted_variance(sample.y[c], sample.weights[c], binary)
+    if sample.unit_weights:  # the same numbers as with the weights of 1, without them
+        ess_c = unit_effective_sample_size(len(t) - int(n_t))
+        var_t = unit_weighted_variance(sample.y[t], binary)
+        var_c = unit_weighted_variance(sample.y[c], binary)
+    else:
+        ess_c = effective_sample_size(sample.weights[c])
+        var_t = weighted_variance(sample.y[t], sample.weights[t], binary)
+        var_c = weighted_variance(sample.y[c], sample.weights[c], binary)
     sd = pooled_sd(var_t, n_t, var_c, ess_c)
     needed = None if significant else people_needed(
         binary=binary, treatment_mean=treatment_mean, comparison_mean=comparison_mean, sd=sd,
@@ -306,7 +313,8 @@ def _result(
     alpha = significance_level(spec)
     treatment_mean = float(np.average(data.y[data.treated], weights=data.weights[data.treated]))
     if design is None:
-        fit = weighted_difference(data.y, data.treated, data.weights, data.clusters, data.robust_type)
+        fit = weighted_difference(data.y, data.treated, None if data.unit_weights else data.weights,
+                                  data.clusters, data.robust_type)
         difference, analytic_se, df, clusters = fit.difference, fit.se, fit.df, fit.clusters
     else:
         X = np.column_stack([np.ones(len(data.y)), data.treated.astype(float), design])
@@ -395,7 +403,7 @@ def _result(
         interval=(ci_low, ci_high),
         p_value=p_value,
         significant=significant,
-        power_sample=PowerInputs(data.y, data.treated, data.weights),
+        power_sample=PowerInputs(data.y, data.treated, data.weights, unit_weights=data.unit_weights),
         n_treatment=n_treatment,
         n_comparison=n_comparison,
     )
@@ -577,6 +585,7 @@ def naive_difference(
         bootstrap_clusters=np.arange(int(keep.sum())),
         description="heteroskedasticity-robust (HC1)",
         resampled="units",
+        unit_weights=True,
     )
     return _result(
         data,

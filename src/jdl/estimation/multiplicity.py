@@ -7,6 +7,8 @@ family = "all" every measure is adjusted together. Holm controls the
 family-wise error rate and is uniformly more powerful than Bonferroni;
 Benjamini-Hochberg ("fdr_bh") controls the false discovery rate. Missing p-values
 (NaN: a measure that could not be estimated) are left out of the family.
+Holm's step-down is computed here, with statsmodels' arithmetic: its multipletests
+runs a full garbage collection for Holm, 0.2-0.3 s per family at national scale.
 """
 
 from __future__ import annotations
@@ -22,6 +24,20 @@ from statsmodels.stats.multitest import multipletests
 from jdl.errors import JdlUserError
 
 AdjustmentMethod = Literal["holm", "fdr_bh", "bonferroni", "none"]
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm-adjusted p-values: multipletests(p, method="holm")[1], bit for bit.
+
+    Sorted p-values times m, m-1, ..., 1, their running maximum, capped at 1, in the input
+    order. Tied p-values get the same adjusted value whichever the sort puts first.
+    """
+    order = np.argsort(p, kind="stable")
+    stepped = np.maximum.accumulate(p[order] * np.arange(len(p), 0, -1))
+    stepped[stepped > 1] = 1
+    adjusted = np.empty_like(stepped)
+    adjusted[order] = stepped
+    return adjusted
 
 
 @dataclass(frozen=True)
@@ -62,6 +78,8 @@ def adjust_p_values(
         raw = np.array([float(p[n]) for n in present])
         if method == "none" or len(present) == 0:
             adjusted = raw
+        elif method == "holm":
+            adjusted = holm(raw)
         else:
             adjusted = multipletests(raw, alpha=alpha, method=method)[1]
         for name, value in zip(present, adjusted, strict=True):

@@ -94,20 +94,30 @@ RobustType = Literal["HC1", "HC3"]
 def weighted_regression(
     y: np.ndarray,
     X: np.ndarray,
-    weights: np.ndarray,
+    weights: np.ndarray | None,
     clusters: list[np.ndarray] | None = None,
     robust_type: RobustType = "HC1",
+    *,
+    gram: np.ndarray | None = None,
 ) -> WeightedRegression:
     """WLS of y on X (which carries its own intercept) with cluster-robust (1 or 2 dims) SEs or,
-    without clusters, the heteroskedasticity-robust `robust_type` (HC1 or HC3)."""
+    without clusters, the heteroskedasticity-robust `robust_type` (HC1 or HC3).
+
+    `weights` None means a weight of 1 for every row: the same arithmetic (w * v is v) without
+    the products; `gram` is X'WX when the caller knows it exactly.
+    """
     n, k = X.shape
-    XtWX = X.T @ (X * weights[:, None])
-    beta = np.linalg.solve(XtWX, X.T @ (weights * y))
+    if gram is not None:
+        XtWX = gram
+    else:
+        XtWX = X.T @ (X.copy() if weights is None else X * weights[:, None])
+    beta = np.linalg.solve(XtWX, X.T @ (y if weights is None else weights * y))
     residual = y - X @ beta
-    scores = X * (weights * residual)[:, None]
+    scores = X * (residual if weights is None else weights * residual)[:, None]
     if not clusters and robust_type == "HC3":
-        return _hc3(X, weights, XtWX, beta, scores)
-    dims: list[np.ndarray] = list(clusters) if clusters else [np.arange(n)]
+        return _hc3(X, np.ones(n) if weights is None else weights, XtWX, beta, scores)
+    # HC1 (no clusters): every row is its own cluster (only their number is used)
+    dims: list[np.ndarray] = list(clusters) if clusters else [np.empty(0)]
     signs = [1.0] * len(dims)
     if len(dims) == 2:
         dims.append(pair_codes(dims[0], dims[1]))
@@ -156,13 +166,21 @@ def _hc3(
 def weighted_difference(
     y: np.ndarray,
     treated: np.ndarray,
-    weights: np.ndarray,
+    weights: np.ndarray | None,
     clusters: list[np.ndarray] | None = None,
     robust_type: RobustType = "HC1",
 ) -> WeightedDifference:
-    """WLS of y on [1, treated] with cluster-robust (1 or 2 dims) or HC1/HC3 SE."""
+    """WLS of y on [1, treated] with cluster-robust (1 or 2 dims) or HC1/HC3 SE.
+
+    `weights` None: every row weighs 1. X'X is then [[n, n_t], [n_t, n_t]] exactly (sums of
+    products of 0s and 1s are exact in any order), so it is not summed over the rows.
+    """
     X = np.column_stack([np.ones(len(y)), treated.astype(float)])
-    fit = weighted_regression(y, X, weights, clusters, robust_type)
+    gram = None
+    if weights is None and len(y) < 2**53:
+        n_treated = float(np.count_nonzero(treated))
+        gram = np.array([[float(len(y)), n_treated], [n_treated, n_treated]])
+    fit = weighted_regression(y, X, weights, clusters, robust_type, gram=gram)
     return WeightedDifference(
         treatment_mean=float(fit.beta[0] + fit.beta[1]),
         comparison_mean=float(fit.beta[0]),

@@ -32,7 +32,7 @@ BALANCE_COLUMNS = [
 
 
 def is_binary(values: np.ndarray) -> bool:
-    return bool(np.isin(values, (0.0, 1.0)).all())
+    return bool(((values == 0.0) | (values == 1.0)).all())
 
 
 def weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:
@@ -105,21 +105,6 @@ def flag(smd: float) -> str:
     return "imbalanced"
 
 
-def _standardiser(values: np.ndarray, treated: np.ndarray, estimand: str, binary: bool) -> float:
-    """The SMD denominator, from the unmatched sample (MatchIt: s.d.denom by estimand)."""
-    return _standardiser_of(values[treated], values[~treated], estimand, binary)
-
-
-def _standardiser_of(t: np.ndarray, c: np.ndarray, estimand: str, binary: bool) -> float:
-    var_t = weighted_variance(t, np.ones(len(t)), binary)
-    var_c = weighted_variance(c, np.ones(len(c)), binary)
-    if estimand == "ATT":
-        return float(np.sqrt(var_t))
-    if estimand == "ATC":
-        return float(np.sqrt(var_c))
-    return float(np.sqrt((var_t + var_c) / 2.0))
-
-
 def _smd(difference: float, denominator: float) -> float:
     if abs(difference) < 1e-8:
         return 0.0
@@ -128,44 +113,124 @@ def _smd(difference: float, denominator: float) -> float:
     return difference / denominator
 
 
+class _UnitWeights:
+    """What weighted_variance computes from weights of 1 for a group of n units, without the
+    weights: every normalised weight is the same 1 / n (ones / ones.sum(), the sum being n
+    exactly), so w * x is x * (1/n) bit for bit, and the sum of the squared weights is the sum
+    of n copies of (1/n)^2."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.inverse = np.float64(1.0) / np.float64(n) if n else np.float64("nan")
+        self._denominator: float | None = None
+
+    @property
+    def denominator(self) -> float:
+        if self._denominator is None:
+            self._denominator = 1.0 - float(np.full(self.n, self.inverse * self.inverse).sum())
+        return self._denominator
+
+    def mean(self, values: np.ndarray) -> float:
+        """weighted_mean(values, ones): x * 1.0 is x, and a sum of ones is n exactly."""
+        return float(values.sum() / np.float64(self.n)) if self.n > 0 else float("nan")
+
+    def variance(self, values: np.ndarray, binary: bool) -> float:
+        """weighted_variance(values, ones, binary)."""
+        if self.n == 0:
+            return float("nan")
+        mean = float((values * self.inverse).sum())
+        if binary:
+            return mean * (1.0 - mean)
+        if self.denominator <= 0:
+            return float("nan")
+        return float((np.square(values - mean) * self.inverse).sum() / self.denominator)
+
+
+def unit_weighted_variance(values: np.ndarray, binary: bool) -> float:
+    """weighted_variance(values, np.ones(len(values)), binary), bit for bit, without the weights."""
+    return _UnitWeights(len(values)).variance(values, binary)
+
+
+class _PositiveWeights:
+    """weighted_variance's view of one group's matching weights: the units with weight > 0
+    (as positions in the whole table) and their normalised weights, computed once."""
+
+    def __init__(self, members: np.ndarray, weights: np.ndarray) -> None:
+        positive = weights > 0
+        self.all_positive = bool(positive.all())
+        self.positions = members if self.all_positive else members[positive]
+        kept = weights if self.all_positive else weights[positive]
+        self.w = kept / kept.sum() if len(kept) else kept
+        self.denominator = 1.0 - float(np.square(self.w).sum()) if len(kept) else float("nan")
+
+    def variance(self, values: np.ndarray, group_values: np.ndarray) -> float:
+        """weighted_variance(group_values, group weights, binary=False); `values` is the whole column."""
+        if len(self.w) == 0:
+            return float("nan")
+        kept = group_values if self.all_positive else values[self.positions]
+        mean = float((self.w * kept).sum())
+        if self.denominator <= 0:
+            return float("nan")
+        return float((self.w * np.square(kept - mean)).sum() / self.denominator)
+
+
 class _Groups:
-    """What every covariate's row shares: the groups' weights and eCDF steps, computed once."""
+    """What every covariate's row shares: the groups, their weights and eCDF steps, computed once."""
 
     def __init__(self, treated: np.ndarray, weights: np.ndarray) -> None:
-        self.ones = np.ones(len(treated))
-        self.wt, self.wc = weights[treated], weights[~treated]
-        usable_before = self.ones[treated].sum() > 0 and self.ones[~treated].sum() > 0
-        usable_after = self.wt.sum() > 0 and self.wc.sum() > 0
-        self.signed_before = _signed(treated, self.ones) if usable_before else None
-        self.signed_after = _signed(treated, weights) if usable_after else None
+        self.treated, self.control = treated, ~treated
+        self.wt, self.wc = weights[treated], weights[self.control]
+        self.wt_sum, self.wc_sum = self.wt.sum(), self.wc.sum()
+        self.unit_t = _UnitWeights(int(treated.sum()))
+        self.unit_c = _UnitWeights(len(treated) - self.unit_t.n)
+        self.usable_before = self.unit_t.n > 0 and self.unit_c.n > 0
+        self.usable_after = self.wt_sum > 0 and self.wc_sum > 0
+        self.signed_before = _signed(treated, np.ones(len(treated))) if self.usable_before else None
+        self.signed_after = _signed(treated, weights) if self.usable_after else None
+        self.positive_t = _PositiveWeights(np.flatnonzero(treated), self.wt)
+        self.positive_c = _PositiveWeights(np.flatnonzero(self.control), self.wc)
+
+    def mean_after(self, group_values: np.ndarray, group_weights: np.ndarray, total: float) -> float:
+        """weighted_mean(group_values, group_weights), the total of the weights known."""
+        return float((group_values * group_weights).sum() / total) if total > 0 else float("nan")
 
 
-def _row(
-    name: str, kind: str, values: np.ndarray, treated: np.ndarray, weights: np.ndarray, estimand: str,
-    groups: _Groups | None = None,
-) -> dict[str, object]:
+def _ecdf_gaps(ordered_signed: np.ndarray, last_of_value: np.ndarray) -> tuple[float, float]:
+    gaps = np.abs(np.cumsum(ordered_signed))[last_of_value]
+    return float(gaps.mean()), float(gaps.max())
+
+
+def _row(name: str, kind: str, values: np.ndarray, estimand: str, groups: _Groups) -> dict[str, object]:
+    """One covariate's balance row, with the arithmetic of weighted_mean, weighted_variance and
+    ecdf_differences (bit for bit; tested) but each pass over the rows done once."""
     binary = kind == "binary"
-    groups = groups or _Groups(treated, weights)
-    ones = groups.ones
-    t, c = values[treated], values[~treated]
-    ones_t, ones_c = np.ones(len(t)), np.ones(len(c))  # what ones[treated], ones[~treated] hold
-    denominator = _standardiser_of(t, c, estimand, binary)
-    wt, wc = groups.wt, groups.wc
-    mean_t_before = weighted_mean(t, ones_t)
-    mean_c_before = weighted_mean(c, ones_c)
-    mean_t_after = weighted_mean(t, wt)
-    mean_c_after = weighted_mean(c, wc)
-    smd_after = _smd(mean_t_after - mean_c_after, denominator)
-    if binary:
-        ratio_before = ratio_after = float("nan")
+    t, c = values[groups.treated], values[groups.control]
+    var_t, var_c = groups.unit_t.variance(t, binary), groups.unit_c.variance(c, binary)
+    if estimand == "ATT":
+        denominator = float(np.sqrt(var_t))
+    elif estimand == "ATC":
+        denominator = float(np.sqrt(var_c))
     else:
-        ratio_before = _ratio(
-            weighted_variance(t, ones_t, False), weighted_variance(c, ones_c, False)
-        )
-        ratio_after = _ratio(weighted_variance(t, wt, False), weighted_variance(c, wc, False))
-    order = None if binary else np.argsort(values)
-    ecdf_before = ecdf_differences(values, treated, ones, binary, order, signed=groups.signed_before)
-    ecdf_after = ecdf_differences(values, treated, weights, binary, order, signed=groups.signed_after)
+        denominator = float(np.sqrt((var_t + var_c) / 2.0))
+    mean_t_before, mean_c_before = groups.unit_t.mean(t), groups.unit_c.mean(c)
+    mean_t_after = groups.mean_after(t, groups.wt, groups.wt_sum)
+    mean_c_after = groups.mean_after(c, groups.wc, groups.wc_sum)
+    smd_after = _smd(mean_t_after - mean_c_after, denominator)
+    nan = float("nan")
+    if binary:
+        ratio_before = ratio_after = nan
+        ecdf_before = (abs(mean_t_before - mean_c_before),) * 2 if groups.usable_before else (nan, nan)
+        ecdf_after = (abs(mean_t_after - mean_c_after),) * 2 if groups.usable_after else (nan, nan)
+    else:
+        ratio_before = _ratio(groups.unit_t.variance(t, False), groups.unit_c.variance(c, False))
+        ratio_after = _ratio(groups.positive_t.variance(values, t), groups.positive_c.variance(values, c))
+        order = np.argsort(values)
+        ordered = values[order]
+        last_of_value = np.append(ordered[1:] != ordered[:-1], True)
+        ecdf_before = (_ecdf_gaps(groups.signed_before[order], last_of_value)
+                       if groups.signed_before is not None else (nan, nan))
+        ecdf_after = (_ecdf_gaps(groups.signed_after[order], last_of_value)
+                      if groups.signed_after is not None else (nan, nan))
     return {
         "ecdf_mean_before": ecdf_before[0],
         "ecdf_mean_after": ecdf_after[0],
@@ -212,11 +277,11 @@ def balance_table(
     def covariate_row(column: object) -> dict[str, object]:
         values = X[column].to_numpy(dtype=float)
         kind = "binary" if is_binary(values) else "continuous"
-        return _row(str(column), kind, values, treated, weights, estimand, groups)
+        return _row(str(column), kind, values, estimand, groups)
 
     rows = []
     if distance is not None:
-        rows.append(_row("distance", "distance", np.asarray(distance, float), treated, weights, estimand, groups))
+        rows.append(_row("distance", "distance", np.asarray(distance, float), estimand, groups))
     if len(treated) >= PARALLEL_ROWS and len(X.columns) > 1:
         # columns are independent and their numpy work releases the GIL: two at a time, same arithmetic
         with ThreadPoolExecutor(max_workers=2) as pool:

@@ -29,7 +29,8 @@ def design_matrix(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     are user errors naming the column; all such problems are reported at once.
     """
     problems: list[Problem] = []
-    parts: dict[str, np.ndarray] = {}
+    # each design column: a numeric column's values, or (codes, code) for one level's dummy
+    parts: dict[str, np.ndarray | tuple[np.ndarray, int]] = {}
     for column in columns:
         if column not in frame.columns:
             problems.append(
@@ -84,7 +85,7 @@ def design_matrix(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
         # one pass to codes, then a dummy per level (the same 0/1 values as comparing every row)
         code_of = {value: code for code, value in enumerate(uniques.tolist())}
         for level in _levels(series, list(code_of))[1:]:
-            parts[f"{column}{level}"] = (codes == code_of[level]).astype(float)
+            parts[f"{column}{level}"] = (codes, code_of[level])
     if problems:
         raise JdlUserError(problems)
     names = list(parts)
@@ -96,4 +97,12 @@ def design_matrix(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
             value=duplicated,
             hint="rename one of the columns or its levels",
         )
-    return pd.DataFrame(parts, index=frame.index, columns=names)
+    # written straight into one block laid out as pandas keeps a float frame (a row per column),
+    # so the frame is built around it without copying the columns again
+    block = np.empty((len(names), len(frame)))
+    for row, part in zip(block, parts.values(), strict=True):
+        if isinstance(part, tuple):
+            np.equal(part[0], part[1], out=row, casting="unsafe")
+        else:
+            row[:] = part
+    return pd.DataFrame(block.T, index=frame.index, columns=names, copy=False)

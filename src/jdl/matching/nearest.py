@@ -256,13 +256,14 @@ def _without_replacement(
 HEAP_CHUNK = 4096
 
 
-def heap_select(values: list[float], k: int) -> list[int]:
+def heap_select(values: list[float] | np.ndarray, k: int) -> list[int]:
     """Positions of the k elements std::partial_sort (libstdc++) puts first, by `values`.
 
     MatchIt takes a focal unit's k matches with replacement this way, so among
     units tied at the k-th distance the heap's history, not the row order,
     decides which are kept; replaying the same heap operations on the units in
-    data order gives the same choice.
+    data order gives the same choice. `values` may be a float array: only the few
+    values the heap compares are read one by one.
     """
     n = len(values)
     if n <= k:
@@ -314,17 +315,30 @@ def heap_select(values: list[float], k: int) -> list[int]:
     return heap
 
 
+class _StratumInDataOrder:
+    """One stratum's pool units as data rows in ascending order, with their distances and
+    caliper values: computed once for every focal unit of the stratum that takes the exact path."""
+
+    def __init__(self, pool: _SortedPool, lo: int, hi: int, distance: np.ndarray,
+                 caliper: Caliper | None) -> None:
+        # rows are distinct: marking them and reading the marks back sorts them without a sort
+        marks = np.zeros(len(distance), dtype=bool)
+        marks[pool.rows[lo:hi]] = True
+        self.rows = np.flatnonzero(marks)
+        self.distance = distance[self.rows]
+        self.caliper_values = None if caliper is None else caliper.values[self.rows]
+
+
 def _k_nearest_exact(
-    pool: _SortedPool, focal_index: int, d: float, c: float | None, width: float | None, ratio: int
-) -> list[int]:
-    """Pool indices of the k nearest units to one focal unit, ties as MatchIt's heap (slow path)."""
-    lo, hi = int(pool.start[focal_index]), int(pool.end[focal_index])
-    window = np.arange(lo, hi)
+    stratum: _StratumInDataOrder, d: float, c: float | None, width: float | None, ratio: int
+) -> np.ndarray:
+    """Rows of the k nearest units to one focal unit, ties as MatchIt's heap (slow path): the
+    stratum's units within the caliper, in data order as MatchIt scans them."""
+    rows, distance = stratum.rows, stratum.distance
     if c is not None:
-        window = window[np.abs(c - pool.caliper_values[lo:hi]) <= width]  # type: ignore[index, operator]
-    window = window[np.argsort(pool.rows[window], kind="stable")]  # data order, as MatchIt scans
-    gaps = np.abs(d - pool.distance[window])
-    return window[heap_select(gaps.tolist(), ratio)].tolist()
+        inside = np.abs(c - stratum.caliper_values) <= width  # type: ignore[operator]
+        rows, distance = rows[inside], distance[inside]
+    return rows[heap_select(np.abs(d - distance), ratio)]
 
 
 def _with_replacement(
@@ -365,11 +379,15 @@ def _with_replacement(
     control_out = [pool.rows[chosen[focal_index, rank]]]
     rank_out = [rank.astype(np.int64)]
     width = None if caliper is None else caliper.width
+    strata: dict[tuple[int, int], _StratumInDataOrder] = {}
     for i in np.flatnonzero(outside_tie):
         c = None if caliper is None else float(caliper.values[pool.focal_rows[i]])
-        nearest = _k_nearest_exact(pool, int(i), float(focal_distance[i]), c, width, ratio)
+        bounds = int(pool.start[i]), int(pool.end[i])
+        if bounds not in strata:
+            strata[bounds] = _StratumInDataOrder(pool, *bounds, distance, caliper)
+        nearest = _k_nearest_exact(strata[bounds], float(focal_distance[i]), c, width, ratio)
         focal_out.append(np.full(len(nearest), pool.focal_rows[i], dtype=np.int64))
-        control_out.append(pool.rows[np.asarray(nearest, dtype=np.int64)])
+        control_out.append(nearest)
         rank_out.append(np.arange(len(nearest), dtype=np.int64))
     return PairedRows(
         focal=np.concatenate(focal_out),

@@ -107,6 +107,14 @@ def effective_sample_size(weights: np.ndarray) -> float:
     return float(total * total / squares) if squares > 0 else 0.0
 
 
+def unit_effective_sample_size(n: int) -> float:
+    """effective_sample_size(np.ones(n)), bit for bit: both sums are n exactly, and n * n / n is
+    exact while n * n is below 2**53."""
+    if n * n <= 2**53:
+        return float(n)
+    return effective_sample_size(np.ones(n))
+
+
 def sample_sizes(treated: np.ndarray, weights: np.ndarray, discarded: np.ndarray) -> pd.DataFrame:
     """MatchIt's sample-size table: All, All (ESS), Matched (ESS), Matched, Unmatched, Discarded."""
     rows = []
