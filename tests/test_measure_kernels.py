@@ -364,6 +364,10 @@ def test_person_id_membership_by_table_and_by_search() -> None:
     assert _ids_in(values, near).tolist() == [False, True, True, False, False, True]
     assert _ids_in(values, far).tolist() == [False, True, True, False, True, True]
     assert not _ids_in(values, np.array([], dtype=np.int64)).any()
+    # ids outside the values' range are left out first (national ids against one block's)
+    outside = np.array([1, 2, 7, 20_000_000, 40_000_000])
+    assert _ids_in(values, outside).tolist() == [False, True, True, False, False, False]
+    assert not _ids_in(values, np.array([1, 2, 20_000_000])).any()
 
 
 def test_eligibility_of_a_table_with_its_own_people_columns_needs_no_merge() -> None:

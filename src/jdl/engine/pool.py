@@ -160,6 +160,11 @@ def _ids_in(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
     wanted = np.asarray(ids, dtype=np.int64)
     if len(wanted) == 0 or len(values) == 0:
         return np.zeros(len(values), dtype=bool)
+    # ids outside the values' range match nothing: a block's share of national ids spans little
+    low, high = int(values.min()), int(values.max())
+    wanted = wanted[(wanted >= low) & (wanted <= high)]
+    if len(wanted) == 0:
+        return np.zeros(len(values), dtype=bool)
     if int(wanted.max()) - int(wanted.min()) <= 4 * len(values) + 1_000_000:
         # a block's ids span a small range: a lookup table over it
         return np.isin(values, wanted, kind="table")
