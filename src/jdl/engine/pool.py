@@ -141,6 +141,18 @@ def _offending_features(
     return pd.concat([covariates, outcomes], axis=1)
 
 
+def pool_index(events: pd.DataFrame, period_from: dt.date, period_to: dt.date) -> pd.DataFrame:
+    """Each person's first index event in the period (the comparison pool's index table)."""
+    first = cohort_stage.first_index_events(events, period_from, period_to)
+    if first is not None:
+        return first
+    # no one has an index event: the three steps give the empty table with its dtypes
+    return cohort_stage.choose_pool_index(
+        cohort_stage.resolve_occasions(cohort_stage.candidate_index_rows(events, period_from, period_to)),
+        exclude_person_ids=pd.Series([], dtype="int64"), period_from=period_from, period_to=period_to,
+    )
+
+
 def proven_history(events: pd.DataFrame, person_ids: np.ndarray) -> pd.DataFrame:
     """Proven events of these people, in the order window aggregates expect."""
     keep = _ids_in(events["person_id"].to_numpy(dtype=np.int64), person_ids) & cohort_stage.text_in(
@@ -198,12 +210,7 @@ def block_features(
     )
     valid = events.loc[~rejected, EVENT_COLUMNS] if rejected.any() else events[EVENT_COLUMNS]
     records_end = valid["outcome_date"].max() if len(valid) else None
-    rows = cohort_stage.candidate_index_rows(valid, definitions.period_from, definitions.period_to)
-    occasions = cohort_stage.resolve_occasions(rows)
-    first = cohort_stage.choose_pool_index(
-        occasions, exclude_person_ids=pd.Series([], dtype="int64"),
-        period_from=definitions.period_from, period_to=definitions.period_to,
-    )
+    first = pool_index(valid, definitions.period_from, definitions.period_to)
     pool_ids = first["person_id"].to_numpy()
     persons = people_rows(people)
     history = proven_history(valid, pool_ids)
@@ -375,6 +382,7 @@ __all__ = [
     "people_of",
     "people_rows",
     "person_features",
+    "pool_index",
     "proven_history",
     "rows_of",
 ]

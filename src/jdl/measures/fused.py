@@ -16,34 +16,22 @@ own implementation). Dates compare as int64 with NaT the smallest int64, so
 every comparison masks missing dates first, as pandas' comparisons with NaT
 are False.
 
-The kernels are compiled by numba on first use and cached on disk (next to
-this module, or under NUMBA_CACHE_DIR, or numba's per-user cache when the
-package folder is read-only); they release the GIL so that blocks computed
-on threads run in parallel.
+The kernels are compiled by numba on first use and cached on disk (see
+`jdl.compiled`); they release the GIL so that blocks computed on threads run
+in parallel.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-import numba
 import numpy as np
 import pandas as pd
 
 from jdl.cohort import text_in
+from jdl.compiled import NAT, kernel
 
-NAT = np.iinfo(np.int64).min
 DAY_NS = 86_400_000_000_000
-
-
-def _compiled(function: Callable[..., Any]) -> Any:
-    """`numba.njit(cache=True, nogil=True)`, or without the disk cache when no cache folder is writable."""
-    try:
-        return numba.njit(cache=True, nogil=True)(function)
-    except RuntimeError:  # numba finds no writable cache location ("no locator available")
-        return numba.njit(cache=False, nogil=True)(function)
 
 
 @dataclass(frozen=True)
@@ -85,7 +73,7 @@ def flag(values: pd.Series, text: str) -> np.ndarray:
     return text_in(values, (text,))
 
 
-@_compiled
+@kernel
 def _distinct(values: np.ndarray, count: int) -> int:  # pragma: no cover - compiled
     """Distinct values among values[:count] (sorts them in place)."""
     if count < 2:
@@ -99,7 +87,7 @@ def _distinct(values: np.ndarray, count: int) -> int:  # pragma: no cover - comp
     return distinct
 
 
-@_compiled
+@kernel
 def prior_counts(starts, ends, outcome, index_outcome, lower, use_lower, custody, caution):  # pragma: no cover
     """Per person, over the rows proven before the index occasion (and on or after `lower` when `use_lower`):
     rows, distinct outcome dates of custodial rows, of caution rows, and of all rows."""
@@ -141,7 +129,7 @@ def prior_counts(starts, ends, outcome, index_outcome, lower, use_lower, custody
     return rows, custodial, cautions, occasions
 
 
-@_compiled
+@kernel
 def earliest_up_to_index(starts, ends, values, outcome, index_outcome):  # pragma: no cover - compiled
     """Per person, the smallest present `values` among rows proven on or before the index occasion (NAT: none)."""
     people = len(starts)
@@ -162,7 +150,7 @@ def earliest_up_to_index(starts, ends, values, outcome, index_outcome):  # pragm
     return earliest
 
 
-@_compiled
+@kernel
 def any_offence_since(starts, ends, offence, outcome, index_outcome, lower):  # pragma: no cover - compiled
     """Per person, 1.0 when a row proven before the index occasion has an offence on or after `lower`."""
     people = len(starts)
@@ -181,7 +169,7 @@ def any_offence_since(starts, ends, offence, outcome, index_outcome, lower):  # 
     return found
 
 
-@_compiled
+@kernel
 def reoffences(starts, ends, offence, outcome, proven, index_at, end_at, proven_at, custody,
                severity):  # pragma: no cover - compiled
     """Per person, over the proven reoffences (offence after the index date and by the window's end,
