@@ -26,6 +26,7 @@ import pandas as pd
 from jdl import cohort as cohort_stage
 from jdl import linkage as linkage_stage
 from jdl import measures as measures_stage
+from jdl.compiled import kernel
 from jdl.durations import Duration
 from jdl.sources import national, spells
 from jdl.sources.layout import Block
@@ -179,10 +180,24 @@ def _ids_in(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
         return np.zeros(len(values), dtype=bool)
     if int(wanted.max()) - int(wanted.min()) <= 4 * len(values) + 1_000_000:
         # a block's ids span a small range: a lookup table over it
-        return np.isin(values, wanted, kind="table")
+        return _in_table(values, wanted, int(wanted.min()), int(wanted.max()))
     wanted = np.unique(wanted)
     at = np.minimum(np.searchsorted(wanted, values), len(wanted) - 1)
     return wanted[at] == values
+
+
+@kernel
+def _in_table(values: np.ndarray, wanted: np.ndarray, low: int, high: int) -> np.ndarray:  # pragma: no cover
+    """Whether each value is one of `wanted` (whose values lie in low..high), by a lookup table over that range."""
+    table = np.zeros(high - low + 1, dtype=np.bool_)
+    for value in wanted:
+        table[value - low] = True
+    found = np.zeros(len(values), dtype=np.bool_)
+    for i in range(len(values)):
+        value = values[i]
+        if low <= value <= high:
+            found[i] = table[value - low]
+    return found
 
 
 def people_rows(people: pd.DataFrame) -> pd.DataFrame:

@@ -75,9 +75,18 @@ def flag(values: pd.Series, text: str) -> np.ndarray:
 
 @kernel
 def _distinct(values: np.ndarray, count: int) -> int:  # pragma: no cover - compiled
-    """Distinct values among values[:count] (sorts them in place)."""
-    if count < 2:
-        return count
+    """Distinct values among values[:count] (may reorder them)."""
+    if count <= 16:  # a person's few rows: compare each with those before it
+        distinct = 0
+        for j in range(count):
+            seen = False
+            for k in range(j):
+                if values[k] == values[j]:
+                    seen = True
+                    break
+            if not seen:
+                distinct += 1
+        return distinct
     part = values[:count]
     part.sort()
     distinct = 1
