@@ -10,6 +10,7 @@ at all the kernel is compiled in memory on first use in each process.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +20,7 @@ import numpy as np
 NAT = np.iinfo(np.int64).min  # NaT as int64 nanoseconds: every comparison masks it first
 
 
-def kernel(function: Callable[..., Any]) -> Any:
+def _njit(function: Callable[..., Any]) -> Any:
     """`numba.njit(cache=True, nogil=True)`, without the disk cache when no cache folder is writable."""
     try:
         return numba.njit(cache=True, nogil=True)(function)
@@ -27,4 +28,38 @@ def kernel(function: Callable[..., Any]) -> Any:
         return numba.njit(cache=False, nogil=True)(function)
 
 
-__all__ = ["NAT", "kernel"]
+def helper(function: Callable[..., Any]) -> Any:
+    """A compiled function called only from kernels."""
+    return _njit(function)
+
+
+def kernel(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A compiled function called from Python.
+
+    numba compiles one version per combination of argument types, and a writable array is another
+    type than a read-only one (pandas hands out read-only views): every array argument is passed as a
+    read-only, contiguous view, so that each kernel is compiled once, whoever calls it.
+    """
+    compiled = _njit(function)
+
+    @functools.wraps(function)
+    def call(*args: Any) -> Any:
+        return compiled(*(_frozen(arg) for arg in args))
+
+    call.compiled = compiled  # type: ignore[attr-defined]
+    return call
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        view = np.ascontiguousarray(value).view()
+        view.flags.writeable = False
+        return view
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+__all__ = ["NAT", "helper", "kernel"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from jdl.compiled import NAT, kernel
+from jdl.compiled import NAT, helper, kernel
 
 _PATTERN = re.compile(r"^\s*(\d+)\s*([dwmy])\s*$")
 UNITS = {"d": "days", "w": "weeks", "m": "months", "y": "years"}
@@ -70,7 +70,7 @@ _SAFE_HIGH = int(np.datetime64("2150-01-01", "ns").view(np.int64))
 _DAY_NS = 86_400_000_000_000
 
 
-@kernel
+@helper
 def _month_step(days: int, months: int) -> int:  # pragma: no cover - compiled
     """A day number (days since 1970-01-01) `months` calendar months on, clipped to the month's last day,
     in the proleptic Gregorian calendar (H. Hinnant's civil_from_days and days_from_civil)."""

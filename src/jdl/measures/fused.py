@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from jdl.cohort import text_in
-from jdl.compiled import NAT, kernel
+from jdl.compiled import NAT, helper, kernel
 
 DAY_NS = 86_400_000_000_000
 
@@ -73,7 +73,7 @@ def flag(values: pd.Series, text: str) -> np.ndarray:
     return text_in(values, (text,))
 
 
-@kernel
+@helper
 def _distinct(values: np.ndarray, count: int) -> int:  # pragma: no cover - compiled
     """Distinct values among values[:count] (may reorder them)."""
     if count <= 16:  # a person's few rows: compare each with those before it
