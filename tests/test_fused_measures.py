@@ -141,7 +141,7 @@ def test_compiled_outcomes_equal_their_compute(seed: int, in_order: bool, as_cat
 
 @pytest.mark.parametrize("seed", range(3))
 def test_people_with_many_rows_give_the_same_values(seed: int) -> None:
-    """About a hundred rows per person: distinct occasions are counted by sorting, not pairwise."""
+    """About a hundred rows per person: long sorts of their occasion dates."""
     history = history_of(seed, people=5, rows=600)
     index = index_of(seed, people=5)
     ctx = CovariateContext(index, people_of(5), history)

@@ -82,16 +82,14 @@ def _first_occasions(person, proven, outcome, release, disposal, severity, sente
         if n > 0:
             # occasions: candidate rows by outcome date, row order kept within one
             members = candidates[:n]
-            if n > 32:
-                members = members[np.argsort(outcome[members], kind="mergesort")]
-            else:  # few rows: a stable insertion sort, without allocating
-                for k in range(1, n):
-                    row = members[k]
-                    at = k
-                    while at > 0 and outcome[members[at - 1]] > outcome[row]:
-                        members[at] = members[at - 1]
-                        at -= 1
-                    members[at] = row
+            # a stable insertion sort: a person has few rows, and numba's library sorts take seconds to compile
+            for k in range(1, n):
+                row = members[k]
+                at = k
+                while at > 0 and outcome[members[at - 1]] > outcome[row]:
+                    members[at] = members[at - 1]
+                    at -= 1
+                members[at] = row
             best_index = NAT
             best_first = -1
             best_last = -1

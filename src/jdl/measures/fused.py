@@ -75,23 +75,20 @@ def flag(values: pd.Series, text: str) -> np.ndarray:
 
 @helper
 def _distinct(values: np.ndarray, count: int) -> int:  # pragma: no cover - compiled
-    """Distinct values among values[:count] (may reorder them)."""
-    if count <= 16:  # a person's few rows: compare each with those before it
-        distinct = 0
-        for j in range(count):
-            seen = False
-            for k in range(j):
-                if values[k] == values[j]:
-                    seen = True
-                    break
-            if not seen:
-                distinct += 1
-        return distinct
-    part = values[:count]
-    part.sort()
-    distinct = 1
+    """Distinct values among values[:count], which it sorts in place.
+
+    An insertion sort: a person has few rows, and numba's library sorts take seconds to compile.
+    """
+    for k in range(1, count):
+        value = values[k]
+        at = k
+        while at > 0 and values[at - 1] > value:
+            values[at] = values[at - 1]
+            at -= 1
+        values[at] = value
+    distinct = 1 if count > 0 else 0
     for j in range(1, count):
-        if part[j] != part[j - 1]:
+        if values[j] != values[j - 1]:
             distinct += 1
     return distinct
 
