@@ -117,3 +117,21 @@ def test_no_index_event_gives_the_empty_table_of_the_three_steps() -> None:
     pd.testing.assert_frame_equal(pool_index(outside, *PERIOD), three_steps(outside))
     assert len(pool_index(outside, *PERIOD)) == 0
     assert first_index_events(events.iloc[:0], *PERIOD) is None
+
+
+@pytest.mark.parametrize("region_dtype", ["category", "string"])
+def test_person_facts_by_position_equal_the_left_merge(region_dtype: str) -> None:
+    from jdl.engine.pool import _with_person_facts
+
+    first = pd.DataFrame({"person_id": np.array([2, 3, 5, 8, 13], dtype="int64"),
+                          "index_date": pd.to_datetime(["2016-02-29", "2016-01-01", None, "2016-12-31", "2016-06-30"])})
+    persons = pd.DataFrame({
+        "person_id": np.array([1, 2, 5, 8, 9], dtype="int64"),  # 3 and 13 have no people row
+        "date_of_birth": pd.to_datetime(["1990-01-31", "1980-02-29", None, "2000-12-31", "1970-06-01"]),
+        "region": pd.Series(["London", "Wales", "London", None, "North East"], dtype=region_dtype),
+    })
+    for people in (persons, persons.iloc[:0]):
+        expected = first[["person_id", "index_date"]].merge(
+            people[["person_id", "date_of_birth", "region"]], on="person_id", how="left")
+        pd.testing.assert_frame_equal(_with_person_facts(first, people), expected)
+    assert _with_person_facts(first, persons)["region"].isna().tolist() == [False, True, False, True, True]

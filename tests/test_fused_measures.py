@@ -184,6 +184,25 @@ def test_first_reoffence_ties_keep_row_order_and_missing_severity_counts_as_none
     assert values["first_reoffence_summary"].tolist() == [1.0, 0.0, 0.0]
 
 
+def test_person_attributes_by_take_equal_those_by_reindex() -> None:
+    """People in person_id order are taken by position; any other order is reindexed; same values."""
+    people = people_of()
+    people["sex"] = pd.Categorical(np.where(people.index % 3 == 0, "M", "F"))
+    people = people.drop(index=[0, 7, 8])  # index people 1, 8 and 9 have no people row
+    index = index_of(2)
+    in_order = CovariateContext(index, people, history_of(2))
+    shuffled = CovariateContext(index, people.sample(frac=1.0, random_state=3), history_of(2))
+    assert in_order._people_rows is not None and shuffled._people_rows is None
+    for column in ("date_of_birth", "sex"):
+        taken, reindexed = in_order.person_attribute(column), shuffled.person_attribute(column)
+        pd.testing.assert_series_equal(taken, reindexed)
+        assert taken.isna().sum() >= 3
+    for name in ("age_at_index", "age_at_first_offence"):
+        pd.testing.assert_series_equal(compute_covariate(in_order, COVARIATES[name], None),
+                                       compute_covariate(shuffled, COVARIATES[name], None, allow_fused=False),
+                                       check_exact=True, check_names=False)
+
+
 def test_an_index_table_out_of_person_order_takes_each_compute() -> None:
     history = history_of(3)
     index = index_of(3).iloc[::-1].reset_index(drop=True)

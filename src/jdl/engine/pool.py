@@ -230,9 +230,7 @@ def block_features(
     persons = people_rows(people)
     history = proven_history(valid, pool_ids)
     features = person_features(first, persons, history, definitions, spell_rows)
-    facts = first[["person_id", "index_date"]].merge(
-        persons[["person_id", "date_of_birth", "region"]], on="person_id", how="left"
-    )
+    facts = _with_person_facts(first, persons)
     pool = pd.concat([facts.reset_index(drop=True), features.reset_index(drop=True)], axis=1)
     return BlockResult(
         pool=_as_text(pool),
@@ -243,6 +241,24 @@ def block_features(
         linked_spells={table: rows_of(frame, linked_ids) for table, frame in spell_rows.items()},
         spell_rejects=_spell_rejects(spell_frames or {}),
     )
+
+
+def _with_person_facts(first: pd.DataFrame, persons: pd.DataFrame) -> pd.DataFrame:
+    """person_id, index_date of `first` with date_of_birth and region of `persons` (one row per person,
+    in person_id order, as `people_rows` gives): what a left merge on person_id gives, by position."""
+    ids = persons["person_id"].to_numpy(dtype=np.int64)
+    wanted = first["person_id"].to_numpy(dtype=np.int64)
+    if len(ids) == 0:
+        rows = np.full(len(wanted), -1, dtype=np.int64)
+    else:
+        at = np.minimum(np.searchsorted(ids, wanted), len(ids) - 1)
+        rows = np.where(ids[at] == wanted, at, -1)
+    return pd.DataFrame({
+        "person_id": first["person_id"].array,
+        "index_date": first["index_date"].array,
+        "date_of_birth": persons["date_of_birth"].array.take(rows, allow_fill=True),
+        "region": persons["region"].array.take(rows, allow_fill=True),
+    })
 
 
 def rows_of(frame: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:

@@ -61,6 +61,11 @@ class CovariateContext:
         return pd.Series(aligned.to_numpy(), index=self.index_table.index)
 
     def person_attribute(self, column: str) -> pd.Series:
+        rows = self._people_rows
+        if rows is not None and (isinstance(self.people[column].dtype, pd.CategoricalDtype)
+                                 or self.people[column].dtype.kind == "M"):
+            # people in person_id order, one row each (the block pass's): a take, not a reindex; same values
+            return pd.Series(self.people[column].array.take(rows, allow_fill=True), index=self.index_table.index)
         values = self._people_by_id[column]
         if isinstance(values.dtype, pd.CategoricalDtype):
             # a Categorical stays one (to_numpy would make an object per row); same values
@@ -69,6 +74,19 @@ class CovariateContext:
         return self.per_person(values)
 
     # -- the numpy formulation the built-in covariates use (see jdl.measures.kernels)
+
+    @cached_property
+    def _people_rows(self) -> np.ndarray | None:
+        """Each index row's row in `people` (-1: none) when people's person_ids are strictly increasing."""
+        ids = self.people["person_id"]
+        if ids.hasnans or not fused.in_person_order(ids.to_numpy()):
+            return None
+        ids = ids.to_numpy(dtype=np.int64)
+        wanted = self.index_table["person_id"].to_numpy(dtype=np.int64)
+        if len(ids) == 0:
+            return np.full(len(wanted), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(ids, wanted), len(ids) - 1)
+        return np.where(ids[at] == wanted, at, -1)
 
     @cached_property
     def _people_by_id(self) -> pd.DataFrame:
@@ -330,6 +348,11 @@ def _fused_age_at_first_offence(ctx: CovariateContext, grouped: GroupedHistory, 
     return fused.whole_days(grouped.earliest("offence"), dob) / DAYS_PER_YEAR
 
 
+def _fused_age_at_index(ctx: CovariateContext, _: GroupedHistory, __: Duration | None) -> np.ndarray:
+    dob = fused.nanoseconds(pd.to_datetime(ctx.person_attribute("date_of_birth")))
+    return fused.whole_days(fused.nanoseconds(ctx.index_table["index_date"]), dob) / DAYS_PER_YEAR
+
+
 def _fused_copas_rate(ctx: CovariateContext, grouped: GroupedHistory, _: Duration | None) -> np.ndarray:
     previous = grouped.prior_counts(None)[3]
     career_years = fused.whole_days(grouped.index_outcome, grouped.earliest("outcome")) / DAYS_PER_YEAR
@@ -344,7 +367,8 @@ def _fused_prior_year_reoffending(ctx: CovariateContext, grouped: GroupedHistory
 
 
 for _covariate in (
-    Covariate("age_at_index", "numeric", "age in years at the index date", _age_at_index),
+    Covariate("age_at_index", "numeric", "age in years at the index date", _age_at_index,
+              fused=_fused_age_at_index),
     Covariate("sex", "categorical", "sex (people table)", _attribute("sex")),
     Covariate("ethnicity", "categorical", "ethnicity (people table)", _attribute("ethnicity")),
     Covariate("region", "categorical", "region (people table)", _attribute("region")),
