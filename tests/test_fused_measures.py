@@ -218,3 +218,13 @@ def test_an_index_table_out_of_person_order_takes_each_compute() -> None:
     forward_outcomes, _ = compute_outcomes(index_of(3), history, measure_names=FUSED_MEASURES,
                                            follow_up=Duration(1, "y"), waiting_period=Duration(6, "m"))
     np.testing.assert_array_equal(values.to_numpy()[::-1], forward_outcomes.to_numpy())
+
+
+def test_severity_rank_of_text_and_categories() -> None:
+    from jdl.measures.outcomes import SEVERITY_ORDER, _rank
+
+    values = pd.Series(["summary", None, "other", "indictable", "either_way", "summary"], dtype="string")
+    expected = [2, 3, 3, 0, 1, 2]
+    assert _rank(values, SEVERITY_ORDER).tolist() == expected
+    assert _rank(values.astype("category"), SEVERITY_ORDER).tolist() == expected
+    assert _rank(values.astype(object), SEVERITY_ORDER).tolist() == expected

@@ -84,8 +84,13 @@ class ReoffenceContext:
 
 def _rank(values: pd.Series, order: tuple[str, ...]) -> np.ndarray:
     """Each value's place in `order` (len(order) for anything else, missing included)."""
-    codes = pd.Categorical(values, categories=list(order)).codes.astype(np.int64)
-    return np.where(codes < 0, len(order), codes)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        # one place per category; code -1 (missing) takes the last entry
+        per_category = pd.Index(list(order)).get_indexer(values.cat.categories.astype(object))
+        places = np.append(np.where(per_category < 0, len(order), per_category), len(order))
+        return places[values.cat.codes.to_numpy()].astype(np.int64)
+    codes = pd.Index(list(order)).get_indexer(values.astype(object).to_numpy())
+    return np.where(codes < 0, len(order), codes).astype(np.int64)
 
 
 @dataclass(frozen=True)
