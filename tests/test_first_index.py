@@ -135,3 +135,28 @@ def test_person_facts_by_position_equal_the_left_merge(region_dtype: str) -> Non
             people[["person_id", "date_of_birth", "region"]], on="person_id", how="left")
         pd.testing.assert_frame_equal(_with_person_facts(first, people), expected)
     assert _with_person_facts(first, persons)["region"].isna().tolist() == [False, True, False, True, True]
+
+
+@pytest.mark.parametrize("case", ["in_order", "shuffled", "duplicates", "rejects"])
+def test_people_rows_equal_the_drop_duplicates_sort(case: str) -> None:
+    from jdl.engine.pool import PEOPLE_STATIC_COLUMNS, people_rows
+
+    rng = np.random.default_rng(5)
+    ids = np.arange(1, 41, dtype="int64")
+    if case == "shuffled":
+        ids = rng.permutation(ids)
+    if case == "duplicates":
+        ids = np.sort(np.concatenate([ids, ids[::7]]))
+    people = pd.DataFrame({
+        "person_id": ids,
+        "date_of_birth": pd.Timestamp("1990-01-31") + pd.to_timedelta(np.arange(len(ids)), unit="D"),
+        "sex": pd.Categorical(rng.choice(["F", "M"], len(ids))),
+        "ethnicity": pd.Categorical(rng.choice(["W1", "A1"], len(ids))),
+        "region": pd.Categorical(rng.choice(["London", "Wales"], len(ids))),
+        "_reject_reason": pd.Series(np.where((np.arange(len(ids)) % 9 == 4) & (case == "rejects"),
+                                             "bad date", None), dtype="string"),
+    })
+    valid = people.loc[people["_reject_reason"].isna(), PEOPLE_STATIC_COLUMNS]
+    expected = valid.drop_duplicates("person_id").sort_values("person_id", kind="mergesort").reset_index(drop=True)
+    pd.testing.assert_frame_equal(people_rows(people), expected)
+    assert people_rows(people)["person_id"].is_unique

@@ -202,7 +202,11 @@ def _in_table(values: np.ndarray, wanted: np.ndarray, low: int, high: int) -> np
 
 def people_rows(people: pd.DataFrame) -> pd.DataFrame:
     """Valid people rows, one per person (the first, in file order), sorted by person_id."""
-    valid = people.loc[people[national.REJECT_COLUMN].isna(), PEOPLE_STATIC_COLUMNS]
+    rejected = people[national.REJECT_COLUMN].notna().to_numpy()
+    valid = people.loc[~rejected, PEOPLE_STATIC_COLUMNS] if rejected.any() else people[PEOPLE_STATIC_COLUMNS]
+    ids = valid["person_id"].to_numpy()
+    if len(ids) < 2 or bool((ids[1:] > ids[:-1]).all()):
+        return valid.reset_index(drop=True)  # already one row per person, in order (how blocks are read)
     return valid.drop_duplicates("person_id").sort_values("person_id", kind="mergesort").reset_index(drop=True)
 
 
