@@ -16,6 +16,7 @@ table is the one the three steps give (tests/test_first_index.py checks it).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -30,7 +31,7 @@ from jdl.cohort.index_events import (
     as_text,
     text_in,
 )
-from jdl.compiled import NAT, kernel
+from jdl.compiled import NAT, helper, kernel
 
 LATEST = np.iinfo(np.int64).max  # a missing offence date sorts last
 
@@ -39,27 +40,59 @@ def _ns(dates: pd.Series) -> np.ndarray:
     return dates.to_numpy(dtype="datetime64[ns]").view(np.int64)
 
 
-def _text_rank(values: pd.Series) -> np.ndarray:
-    """Per row, a rank that orders as the text does ("" for missing), as `pd.factorize(sort=True)` codes."""
+def _coded(values: pd.Series, per_value: Callable[[pd.Series], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """A text column as (codes, table): row i's value is table[codes[i]], code -1 (missing) the table's
+    last entry. A Categorical keeps its own codes (no per-row array is made); other text is coded by
+    `per_value` itself, with the identity table."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        names = ["" if pd.isna(c) else str(c) for c in values.cat.categories]
-        ordered = sorted(set(names) | {""})
-        place = {name: i for i, name in enumerate(ordered)}
-        per_code = np.array([place[name] for name in names] + [place[""]], dtype=np.int64)
-        return per_code[values.cat.codes.to_numpy()]
+        categories = pd.Series(pd.Categorical([*values.cat.categories, None]))
+        return values.cat.codes.to_numpy(), per_value(categories).astype(np.int64)
+    places = per_value(values).astype(np.int64)
+    return places, np.arange(int(places.max(initial=0)) + 2, dtype=np.int64)
+
+
+def _place_in(order: tuple[str, ...]) -> Callable[[pd.Series], np.ndarray]:
+    return lambda values: _rank(values, order)
+
+
+def _proven(values: pd.Series) -> np.ndarray:
+    return text_in(values, PROVEN_OUTCOMES).astype(np.int64)
+
+
+def _text_rank(values: pd.Series) -> np.ndarray:
+    """A rank that orders as the text does ("" for missing), as `pd.factorize(sort=True)` codes."""
     codes, _ = pd.factorize(as_text(values).fillna(""), sort=True)
-    return codes.astype(np.int64)
+    return codes
+
+
+@helper
+def _at(table: np.ndarray, code: int) -> int:  # pragma: no cover - compiled
+    return table[code] if code >= 0 else table[len(table) - 1]
+
+
+@helper
+def _days(sentence: float) -> float:  # pragma: no cover - compiled
+    return 0.0 if np.isnan(sentence) else sentence
+
+
+@helper
+def _last_if_missing(date: int) -> int:  # pragma: no cover - compiled
+    return LATEST if date == NAT else date
 
 
 @kernel
-def _first_occasions(person, proven, outcome, release, disposal, severity, sentence, offence, group,
+def _first_occasions(person, proven_codes, proven_table, outcome, release, disposal_codes, disposal_table,
+                     severity_codes, severity_table, sentence_days, offence_date, group_codes, group_table,
                      period_from, period_to):  # pragma: no cover - compiled
     """Per person with an index event in the period (in person order): the lead row, index date and
     outcome date of their first occasion by index date then outcome date.
 
     Rows are grouped by person (`person` non-decreasing); within a person, row order decides ties.
+    Text columns come as codes into tables (`_coded`); a missing sentence counts as 0 days and a missing
+    offence date sorts last.
     """
     rows = len(person)
+    # outputs and the candidates' buffer: written only as far as used, so their pages are barely touched
     lead_rows = np.empty(rows, dtype=np.int64)
     index_dates = np.empty(rows, dtype=np.int64)
     outcome_dates = np.empty(rows, dtype=np.int64)
@@ -74,9 +107,10 @@ def _first_occasions(person, proven, outcome, release, disposal, severity, sente
         n = 0
         for j in range(start, end):
             date = outcome[j]
-            if not proven[j] or date == NAT or date > period_to:
+            if date == NAT or date > period_to or _at(proven_table, proven_codes[j]) == 0:
                 continue
-            if date >= period_from or (disposal[j] == 0 and release[j] != NAT and release[j] >= period_from):
+            if date >= period_from or (_at(disposal_table, disposal_codes[j]) == 0 and release[j] != NAT
+                                       and release[j] >= period_from):
                 candidates[n] = j
                 n += 1
         if n > 0:
@@ -102,7 +136,7 @@ def _first_occasions(person, proven, outcome, release, disposal, severity, sente
                 latest = NAT
                 for k in range(first, last):
                     j = members[k]
-                    if disposal[j] == 0:
+                    if _at(disposal_table, disposal_codes[j]) == 0:
                         custodial = True
                         if release[j] != NAT and release[j] > latest:
                             latest = release[j]
@@ -116,16 +150,24 @@ def _first_occasions(person, proven, outcome, release, disposal, severity, sente
                 lead = members[best_first]
                 for k in range(best_first + 1, best_last):
                     j = members[k]
-                    if disposal[j] != disposal[lead]:
-                        better = disposal[j] < disposal[lead]
-                    elif severity[j] != severity[lead]:
-                        better = severity[j] < severity[lead]
-                    elif sentence[j] != sentence[lead]:
-                        better = sentence[j] > sentence[lead]
-                    elif offence[j] != offence[lead]:
-                        better = offence[j] < offence[lead]
+                    disposal_j = _at(disposal_table, disposal_codes[j])
+                    disposal_lead = _at(disposal_table, disposal_codes[lead])
+                    severity_j = _at(severity_table, severity_codes[j])
+                    severity_lead = _at(severity_table, severity_codes[lead])
+                    sentence_j = _days(sentence_days[j])
+                    sentence_lead = _days(sentence_days[lead])
+                    offence_j = _last_if_missing(offence_date[j])
+                    offence_lead = _last_if_missing(offence_date[lead])
+                    if disposal_j != disposal_lead:
+                        better = disposal_j < disposal_lead
+                    elif severity_j != severity_lead:
+                        better = severity_j < severity_lead
+                    elif sentence_j != sentence_lead:
+                        better = sentence_j > sentence_lead
+                    elif offence_j != offence_lead:
+                        better = offence_j < offence_lead
                     else:
-                        better = group[j] < group[lead]
+                        better = _at(group_table, group_codes[j]) < _at(group_table, group_codes[lead])
                     if better:
                         lead = j
                 lead_rows[found] = lead
@@ -152,13 +194,14 @@ def first_index_events(events: pd.DataFrame, period_from: dt.date, period_to: dt
     def grouped(values: np.ndarray) -> np.ndarray:
         return values if order is None else values[order]
 
-    sentence = events["sentence_days"].fillna(0.0).to_numpy(dtype="float64")
-    offence = _ns(events["offence_date"])
+    coded = [_coded(events[column], per_value) for column, per_value in (
+        ("outcome_type", _proven), ("disposal", _place_in(DISPOSAL_ORDER)), ("severity", _place_in(SEVERITY_ORDER)),
+        ("offence_group", _text_rank))]
     lead, index_date, outcome_date = _first_occasions(
-        grouped(person), grouped(text_in(events["outcome_type"], PROVEN_OUTCOMES)), grouped(_ns(events["outcome_date"])),
-        grouped(_ns(events["release_date"])), grouped(_rank(events["disposal"], DISPOSAL_ORDER)),
-        grouped(_rank(events["severity"], SEVERITY_ORDER)), grouped(sentence),
-        grouped(np.where(offence == NAT, LATEST, offence)), grouped(_text_rank(events["offence_group"])),
+        grouped(person), grouped(coded[0][0]), coded[0][1], grouped(_ns(events["outcome_date"])),
+        grouped(_ns(events["release_date"])), grouped(coded[1][0]), coded[1][1], grouped(coded[2][0]), coded[2][1],
+        grouped(events["sentence_days"].to_numpy(dtype="float64")), grouped(_ns(events["offence_date"])),
+        grouped(coded[3][0]), coded[3][1],
         pd.Timestamp(period_from).as_unit("ns").value, pd.Timestamp(period_to).as_unit("ns").value,
     )
     if len(lead) == 0:
@@ -171,7 +214,7 @@ def first_index_events(events: pd.DataFrame, period_from: dt.date, period_to: dt
         "index_offence_group": _group(events["offence_group"].iloc[rows]).reset_index(drop=True),
         "index_severity": _text(events["severity"], rows),
         "index_disposal": _text(events["disposal"], rows),
-        "index_sentence_days": sentence[rows],
+        "index_sentence_days": np.nan_to_num(events["sentence_days"].to_numpy(dtype="float64")[rows], nan=0.0),
     })
 
 
