@@ -228,3 +228,28 @@ def test_severity_rank_of_text_and_categories() -> None:
     assert _rank(values, SEVERITY_ORDER).tolist() == expected
     assert _rank(values.astype("category"), SEVERITY_ORDER).tolist() == expected
     assert _rank(values.astype(object), SEVERITY_ORDER).tolist() == expected
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_person_bounds_equal_searchsorted(seed: int) -> None:
+    from jdl.measures.fused import PersonRows
+
+    rng = np.random.default_rng(seed)
+    person = np.sort(rng.integers(0, 60, 300))
+    ids = np.unique(rng.integers(-5, 70, 40))
+    rows = PersonRows.of(ids, person)
+    np.testing.assert_array_equal(rows.starts, np.searchsorted(person, ids, side="left"))
+    np.testing.assert_array_equal(rows.ends, np.searchsorted(person, ids, side="right"))
+    shuffled = PersonRows.of(ids, rng.permutation(person))
+    assert shuffled.order is not None
+    np.testing.assert_array_equal(shuffled.ends - shuffled.starts, rows.ends - rows.starts)
+
+
+def test_text_membership_of_categories_equals_isin() -> None:
+    from jdl.cohort import text_in
+
+    values = pd.Series(["a", "b", None, "c", "d", "e", "a", "z"], dtype="string")
+    for allowed in [(), ("a",), ("a", "c"), ("a", "c", "e"), ("a", "b", "c", "e"), ("z", "y")]:
+        expected = values.isin(allowed).to_numpy(dtype=bool)
+        np.testing.assert_array_equal(text_in(values.astype("category"), allowed), expected)
+        np.testing.assert_array_equal(text_in(values, allowed), expected)

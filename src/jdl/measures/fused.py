@@ -50,11 +50,31 @@ class PersonRows:
             order = np.argsort(person, kind="stable")
             person = person[order]
         ids = np.asarray(index_person_ids, dtype=np.int64)
-        return cls(np.searchsorted(person, ids, side="left"), np.searchsorted(person, ids, side="right"), order)
+        starts, ends = _bounds(person, ids)
+        return cls(starts, ends, order)
 
     def take(self, values: np.ndarray) -> np.ndarray:
         """A history column in grouped order."""
         return values if self.order is None else values[self.order]
+
+
+@kernel
+def _bounds(person: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    """searchsorted(person, ids, "left") and (..., "right") for sorted `person` and increasing `ids`, in one
+    merge of the two."""
+    starts = np.empty(len(ids), dtype=np.int64)
+    ends = np.empty(len(ids), dtype=np.int64)
+    at = 0
+    for i in range(len(ids)):
+        while at < len(person) and person[at] < ids[i]:
+            at += 1
+        starts[i] = at
+        end = at
+        while end < len(person) and person[end] == ids[i]:
+            end += 1
+        ends[i] = end
+        at = end
+    return starts, ends
 
 
 def in_person_order(person_ids: np.ndarray) -> bool:
