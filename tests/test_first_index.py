@@ -160,3 +160,22 @@ def test_people_rows_equal_the_drop_duplicates_sort(case: str) -> None:
     expected = valid.drop_duplicates("person_id").sort_values("person_id", kind="mergesort").reset_index(drop=True)
     pd.testing.assert_frame_equal(people_rows(people), expected)
     assert people_rows(people)["person_id"].is_unique
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_history_order_check_agrees_with_the_stable_sort(seed: int) -> None:
+    from jdl.cohort import sort_key, stable_order
+    from jdl.engine.pool import _in_history_order, _nanoseconds
+
+    rng = np.random.default_rng(seed)
+    events = random_events(seed, rows=60)
+    sorted_events = events.iloc[stable_order([sort_key(events["outcome_date"]), sort_key(events["offence_date"]),
+                                              events["person_id"].to_numpy()])].reset_index(drop=True)
+    for frame in (events, sorted_events, sorted_events.iloc[::-1], sorted_events.iloc[rng.permutation(60)]):
+        keys = [sort_key(frame["outcome_date"]), sort_key(frame["offence_date"]), frame["person_id"].to_numpy()]
+        expected = bool((stable_order(keys) == np.arange(len(frame))).all())
+        computed = _in_history_order(frame["person_id"].to_numpy(), _nanoseconds(frame["offence_date"]),
+                                     _nanoseconds(frame["outcome_date"]))
+        assert computed == expected
+    assert _in_history_order(sorted_events["person_id"].to_numpy(), _nanoseconds(sorted_events["offence_date"]),
+                             _nanoseconds(sorted_events["outcome_date"]))

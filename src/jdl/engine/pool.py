@@ -26,7 +26,7 @@ import pandas as pd
 from jdl import cohort as cohort_stage
 from jdl import linkage as linkage_stage
 from jdl import measures as measures_stage
-from jdl.compiled import kernel
+from jdl.compiled import NAT, kernel
 from jdl.durations import Duration
 from jdl.sources import national, spells
 from jdl.sources.layout import Block
@@ -160,12 +160,41 @@ def proven_history(events: pd.DataFrame, person_ids: np.ndarray) -> pd.DataFrame
         events["outcome_type"], PROVEN)
     history = events.loc[keep, HISTORY_COLUMNS]
     # a stable sort by person, offence date, outcome date (missing dates last); records usually come in order
+    if _in_history_order(history["person_id"].to_numpy(dtype=np.int64), _nanoseconds(history["offence_date"]),
+                         _nanoseconds(history["outcome_date"])):
+        return history.reset_index(drop=True)
     order = cohort_stage.stable_order([cohort_stage.sort_key(history["outcome_date"]),
                                        cohort_stage.sort_key(history["offence_date"]),
                                        history["person_id"].to_numpy(dtype=np.int64)])
     if len(order) and (order != np.arange(len(order))).any():
         history = history.iloc[order]
     return history.reset_index(drop=True)
+
+
+def _nanoseconds(dates: pd.Series) -> np.ndarray:
+    return dates.to_numpy(dtype="datetime64[ns]").view(np.int64)
+
+
+@kernel
+def _in_history_order(person: np.ndarray, offence: np.ndarray, outcome: np.ndarray) -> bool:  # pragma: no cover
+    """Whether rows are sorted by person, offence date, outcome date, missing dates (NaT) last."""
+    latest = np.iinfo(np.int64).max
+    for i in range(1, len(person)):
+        if person[i] != person[i - 1]:
+            if person[i] < person[i - 1]:
+                return False
+            continue
+        before = latest if offence[i - 1] == NAT else offence[i - 1]
+        after = latest if offence[i] == NAT else offence[i]
+        if before != after:
+            if after < before:
+                return False
+            continue
+        before = latest if outcome[i - 1] == NAT else outcome[i - 1]
+        after = latest if outcome[i] == NAT else outcome[i]
+        if after < before:
+            return False
+    return True
 
 
 def _ids_in(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
