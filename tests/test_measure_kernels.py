@@ -364,6 +364,21 @@ def test_person_id_membership_by_table_and_by_search() -> None:
     assert _ids_in(values, near).tolist() == [False, True, True, False, False, True]
     assert _ids_in(values, far).tolist() == [False, True, True, False, True, True]
     assert not _ids_in(values, np.array([], dtype=np.int64)).any()
+    # ids outside the values' range are left out first (national ids against one block's)
+    outside = np.array([1, 2, 7, 20_000_000, 40_000_000])
+    assert _ids_in(values, outside).tolist() == [False, True, True, False, False, False]
+    assert not _ids_in(values, np.array([1, 2, 20_000_000])).any()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_person_id_membership_equals_isin_on_random_ids(seed: int) -> None:
+    from jdl.engine.pool import _ids_in
+
+    rng = np.random.default_rng(seed)
+    values = rng.integers(1_000, 3_000, 5_000)
+    for ids in (rng.integers(500, 3_500, 300), rng.integers(1_500, 1_600, 50), rng.integers(1, 10**9, 400),
+                np.concatenate([rng.integers(1_000, 3_000, 20), rng.integers(1, 10**9, 2_000)])):
+        np.testing.assert_array_equal(_ids_in(values, ids), np.isin(values, ids))
 
 
 def test_eligibility_of_a_table_with_its_own_people_columns_needs_no_merge() -> None:

@@ -1,5 +1,6 @@
 """Index events, participants' index rules, the comparison pool and eligibility."""
 
+from jdl.cohort.first_index import first_index_events
 from jdl.cohort.index_events import (
     EVENT_COLUMNS_FOR_INDEX,
     INDEX_COLUMNS,
@@ -30,6 +31,7 @@ __all__ = [
     "choose_pool_index",
     "choose_treatment_index",
     "eligibility_reasons",
+    "first_index_events",
     "get_index_rule",
     "resolve_occasions",
     "sort_key",

@@ -58,8 +58,16 @@ def as_text(values: pd.Series) -> pd.Series:
 def text_in(values: pd.Series, allowed: tuple[str, ...]) -> np.ndarray:
     """`values.isin(allowed)` as a bool array; a Categorical is tested once per category."""
     if isinstance(values.dtype, pd.CategoricalDtype):
+        wanted = [code for code, c in enumerate(values.cat.categories) if c in allowed]
+        codes = values.cat.codes.to_numpy()
+        if len(wanted) <= 3:
+            # comparing the small codes is cheaper than gathering through them
+            found = np.zeros(len(codes), dtype=bool)
+            for code in wanted:
+                found |= codes == code
+            return found
         per_category = np.array([c in allowed for c in values.cat.categories] + [False], dtype=bool)
-        return per_category[values.cat.codes.to_numpy()]
+        return per_category[codes]
     return values.isin(allowed).to_numpy(dtype=bool)
 
 

@@ -26,6 +26,7 @@ import pandas as pd
 from jdl import cohort as cohort_stage
 from jdl import linkage as linkage_stage
 from jdl import measures as measures_stage
+from jdl.compiled import NAT, kernel
 from jdl.durations import Duration
 from jdl.sources import national, spells
 from jdl.sources.layout import Block
@@ -141,12 +142,27 @@ def _offending_features(
     return pd.concat([covariates, outcomes], axis=1)
 
 
+def pool_index(events: pd.DataFrame, period_from: dt.date, period_to: dt.date) -> pd.DataFrame:
+    """Each person's first index event in the period (the comparison pool's index table)."""
+    first = cohort_stage.first_index_events(events, period_from, period_to)
+    if first is not None:
+        return first
+    # no one has an index event: the three steps give the empty table with its dtypes
+    return cohort_stage.choose_pool_index(
+        cohort_stage.resolve_occasions(cohort_stage.candidate_index_rows(events, period_from, period_to)),
+        exclude_person_ids=pd.Series([], dtype="int64"), period_from=period_from, period_to=period_to,
+    )
+
+
 def proven_history(events: pd.DataFrame, person_ids: np.ndarray) -> pd.DataFrame:
     """Proven events of these people, in the order window aggregates expect."""
     keep = _ids_in(events["person_id"].to_numpy(dtype=np.int64), person_ids) & cohort_stage.text_in(
         events["outcome_type"], PROVEN)
     history = events.loc[keep, HISTORY_COLUMNS]
     # a stable sort by person, offence date, outcome date (missing dates last); records usually come in order
+    if _in_history_order(history["person_id"].to_numpy(dtype=np.int64), _nanoseconds(history["offence_date"]),
+                         _nanoseconds(history["outcome_date"])):
+        return history.reset_index(drop=True)
     order = cohort_stage.stable_order([cohort_stage.sort_key(history["outcome_date"]),
                                        cohort_stage.sort_key(history["offence_date"]),
                                        history["person_id"].to_numpy(dtype=np.int64)])
@@ -155,22 +171,71 @@ def proven_history(events: pd.DataFrame, person_ids: np.ndarray) -> pd.DataFrame
     return history.reset_index(drop=True)
 
 
+def _nanoseconds(dates: pd.Series) -> np.ndarray:
+    return dates.to_numpy(dtype="datetime64[ns]").view(np.int64)
+
+
+@kernel
+def _in_history_order(person: np.ndarray, offence: np.ndarray, outcome: np.ndarray) -> bool:  # pragma: no cover
+    """Whether rows are sorted by person, offence date, outcome date, missing dates (NaT) last."""
+    latest = np.iinfo(np.int64).max
+    for i in range(1, len(person)):
+        if person[i] != person[i - 1]:
+            if person[i] < person[i - 1]:
+                return False
+            continue
+        before = latest if offence[i - 1] == NAT else offence[i - 1]
+        after = latest if offence[i] == NAT else offence[i]
+        if before != after:
+            if after < before:
+                return False
+            continue
+        before = latest if outcome[i - 1] == NAT else outcome[i - 1]
+        after = latest if outcome[i] == NAT else outcome[i]
+        if after < before:
+            return False
+    return True
+
+
 def _ids_in(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Whether each value is one of `ids`."""
     wanted = np.asarray(ids, dtype=np.int64)
     if len(wanted) == 0 or len(values) == 0:
         return np.zeros(len(values), dtype=bool)
+    # ids outside the values' range match nothing: a block's share of national ids spans little
+    low, high = int(values.min()), int(values.max())
+    wanted = wanted[(wanted >= low) & (wanted <= high)]
+    if len(wanted) == 0:
+        return np.zeros(len(values), dtype=bool)
     if int(wanted.max()) - int(wanted.min()) <= 4 * len(values) + 1_000_000:
         # a block's ids span a small range: a lookup table over it
-        return np.isin(values, wanted, kind="table")
+        return _in_table(values, wanted, int(wanted.min()), int(wanted.max()))
     wanted = np.unique(wanted)
     at = np.minimum(np.searchsorted(wanted, values), len(wanted) - 1)
     return wanted[at] == values
 
 
+@kernel
+def _in_table(values: np.ndarray, wanted: np.ndarray, low: int, high: int) -> np.ndarray:  # pragma: no cover
+    """Whether each value is one of `wanted` (whose values lie in low..high), by a lookup table over that range."""
+    table = np.zeros(high - low + 1, dtype=np.bool_)
+    for value in wanted:
+        table[value - low] = True
+    found = np.zeros(len(values), dtype=np.bool_)
+    for i in range(len(values)):
+        value = values[i]
+        if low <= value <= high:
+            found[i] = table[value - low]
+    return found
+
+
 def people_rows(people: pd.DataFrame) -> pd.DataFrame:
     """Valid people rows, one per person (the first, in file order), sorted by person_id."""
-    valid = people.loc[people[national.REJECT_COLUMN].isna(), PEOPLE_STATIC_COLUMNS]
+    rejected = people[national.REJECT_COLUMN].notna().to_numpy()
+    valid = people.loc[~rejected, PEOPLE_STATIC_COLUMNS] if rejected.any() else people[PEOPLE_STATIC_COLUMNS]
+    ids = valid["person_id"].to_numpy()
+    if len(ids) < 2 or bool((ids[1:] > ids[:-1]).all()):
+        return valid.reset_index(drop=True)  # already one row per person, in order (how blocks are read)
     return valid.drop_duplicates("person_id").sort_values("person_id", kind="mergesort").reset_index(drop=True)
 
 
@@ -193,19 +258,12 @@ def block_features(
     )
     valid = events.loc[~rejected, EVENT_COLUMNS] if rejected.any() else events[EVENT_COLUMNS]
     records_end = valid["outcome_date"].max() if len(valid) else None
-    rows = cohort_stage.candidate_index_rows(valid, definitions.period_from, definitions.period_to)
-    occasions = cohort_stage.resolve_occasions(rows)
-    first = cohort_stage.choose_pool_index(
-        occasions, exclude_person_ids=pd.Series([], dtype="int64"),
-        period_from=definitions.period_from, period_to=definitions.period_to,
-    )
+    first = pool_index(valid, definitions.period_from, definitions.period_to)
     pool_ids = first["person_id"].to_numpy()
     persons = people_rows(people)
     history = proven_history(valid, pool_ids)
     features = person_features(first, persons, history, definitions, spell_rows)
-    facts = first[["person_id", "index_date"]].merge(
-        persons[["person_id", "date_of_birth", "region"]], on="person_id", how="left"
-    )
+    facts = _with_person_facts(first, persons)
     pool = pd.concat([facts.reset_index(drop=True), features.reset_index(drop=True)], axis=1)
     return BlockResult(
         pool=_as_text(pool),
@@ -216,6 +274,24 @@ def block_features(
         linked_spells={table: rows_of(frame, linked_ids) for table, frame in spell_rows.items()},
         spell_rejects=_spell_rejects(spell_frames or {}),
     )
+
+
+def _with_person_facts(first: pd.DataFrame, persons: pd.DataFrame) -> pd.DataFrame:
+    """person_id, index_date of `first` with date_of_birth and region of `persons` (one row per person,
+    in person_id order, as `people_rows` gives): what a left merge on person_id gives, by position."""
+    ids = persons["person_id"].to_numpy(dtype=np.int64)
+    wanted = first["person_id"].to_numpy(dtype=np.int64)
+    if len(ids) == 0:
+        rows = np.full(len(wanted), -1, dtype=np.int64)
+    else:
+        at = np.minimum(np.searchsorted(ids, wanted), len(ids) - 1)
+        rows = np.where(ids[at] == wanted, at, -1)
+    return pd.DataFrame({
+        "person_id": first["person_id"].array,
+        "index_date": first["index_date"].array,
+        "date_of_birth": persons["date_of_birth"].array.take(rows, allow_fill=True),
+        "region": persons["region"].array.take(rows, allow_fill=True),
+    })
 
 
 def rows_of(frame: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
@@ -370,6 +446,7 @@ __all__ = [
     "people_of",
     "people_rows",
     "person_features",
+    "pool_index",
     "proven_history",
     "rows_of",
 ]

@@ -10,7 +10,7 @@ sentence being served, never count as prior history.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
@@ -20,7 +20,7 @@ import pandas as pd
 from jdl.cohort import as_text
 from jdl.durations import Duration
 from jdl.errors import JdlUserError
-from jdl.measures import kernels
+from jdl.measures import fused, kernels
 from jdl.registry import Registry
 
 DAYS_PER_YEAR = 365.25
@@ -61,6 +61,11 @@ class CovariateContext:
         return pd.Series(aligned.to_numpy(), index=self.index_table.index)
 
     def person_attribute(self, column: str) -> pd.Series:
+        rows = self._people_rows
+        if rows is not None and (isinstance(self.people[column].dtype, pd.CategoricalDtype)
+                                 or self.people[column].dtype.kind == "M"):
+            # people in person_id order, one row each (the block pass's): a take, not a reindex; same values
+            return pd.Series(self.people[column].array.take(rows, allow_fill=True), index=self.index_table.index)
         values = self._people_by_id[column]
         if isinstance(values.dtype, pd.CategoricalDtype):
             # a Categorical stays one (to_numpy would make an object per row); same values
@@ -69,6 +74,19 @@ class CovariateContext:
         return self.per_person(values)
 
     # -- the numpy formulation the built-in covariates use (see jdl.measures.kernels)
+
+    @cached_property
+    def _people_rows(self) -> np.ndarray | None:
+        """Each index row's row in `people` (-1: none) when people's person_ids are strictly increasing."""
+        ids = self.people["person_id"]
+        if ids.hasnans or not fused.in_person_order(ids.to_numpy()):
+            return None
+        ids = ids.to_numpy(dtype=np.int64)
+        wanted = self.index_table["person_id"].to_numpy(dtype=np.int64)
+        if len(ids) == 0:
+            return np.full(len(wanted), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(ids, wanted), len(ids) - 1)
+        return np.where(ids[at] == wanted, at, -1)
 
     @cached_property
     def _people_by_id(self) -> pd.DataFrame:
@@ -105,6 +123,71 @@ class CovariateContext:
         values = kernels.nanoseconds(self.history[column])
         first = kernels.minimum_per_person(self.rows.position, values, keep, len(self.index_table))
         return kernels.as_dates(first).set_axis(self.index_table.index)
+
+    # -- the compiled formulation (jdl.measures.fused) of the covariates that have one
+
+    @cached_property
+    def grouped(self) -> GroupedHistory | None:
+        """The history grouped by person for the compiled kernels; None unless the index table holds
+        one row per person in person_id order (then every covariate takes its own `compute`)."""
+        ids = self.index_table["person_id"].to_numpy()
+        if self.index_table["person_id"].hasnans or not fused.in_person_order(ids):
+            return None
+        return GroupedHistory.of(self.index_table, self.history)
+
+
+@dataclass(frozen=True)
+class GroupedHistory:
+    """The history's columns the built-in covariates read, grouped by the index table's people."""
+
+    rows: fused.PersonRows
+    outcome: np.ndarray  # int64 ns, grouped order
+    offence: np.ndarray
+    custody: np.ndarray  # bool: disposal is custody
+    caution: np.ndarray
+    index_outcome: np.ndarray  # per person, int64 ns
+    outcome_dates: pd.Series  # the index table's index_outcome_date
+    memo: dict[object, object] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, index_table: pd.DataFrame, history: pd.DataFrame) -> GroupedHistory:
+        rows = fused.PersonRows.of(index_table["person_id"].to_numpy(), history["person_id"].to_numpy())
+        return cls(
+            rows=rows,
+            outcome=rows.take(fused.nanoseconds(history["outcome_date"])),
+            offence=rows.take(fused.nanoseconds(history["offence_date"])),
+            custody=rows.take(fused.flag(history["disposal"], "custody")),
+            caution=rows.take(fused.flag(history["disposal"], "caution")),
+            index_outcome=fused.nanoseconds(index_table["index_outcome_date"]),
+            outcome_dates=index_table["index_outcome_date"],
+        )
+
+    def window_start(self, window: Duration) -> np.ndarray:
+        """Per person, the start of `window` ending at the index occasion (int64 ns)."""
+        key = ("start", window)
+        if key not in self.memo:
+            self.memo[key] = fused.nanoseconds(_window_start(self.outcome_dates, window))
+        return self.memo[key]  # type: ignore[return-value]
+
+    def prior_counts(self, window: Duration | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per person: prior rows, prior custodial occasions, prior caution occasions, prior occasions."""
+        key = ("prior", window)
+        if key not in self.memo:
+            lower = self.index_outcome if window is None else self.window_start(window)
+            self.memo[key] = fused.prior_counts(self.rows.starts, self.rows.ends, self.outcome, self.index_outcome,
+                                                lower, window is not None, self.custody, self.caution)
+        return self.memo[key]  # type: ignore[return-value]
+
+    def earliest(self, column: Literal["offence", "outcome"]) -> np.ndarray:
+        """Per person, the earliest date of `column` up to the index occasion, or the index occasion's
+        outcome date when there is none (int64 ns)."""
+        key = ("earliest", column)
+        if key not in self.memo:
+            values = self.offence if column == "offence" else self.outcome
+            first = fused.earliest_up_to_index(self.rows.starts, self.rows.ends, values, self.outcome,
+                                               self.index_outcome)
+            self.memo[key] = np.where(first == fused.NAT, self.index_outcome, first)
+        return self.memo[key]  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -155,6 +238,8 @@ class Covariate:
     description: str
     compute: Callable[[CovariateContext, Duration | None], pd.Series]
     takes_window: bool = False
+    # the same values from the compiled kernels (`CovariateContext.grouped`); None: `compute` only
+    fused: Callable[[CovariateContext, GroupedHistory, Duration | None], np.ndarray] | None = None
 
 
 COVARIATES: Registry[Covariate] = Registry("covariate", "covariates")
@@ -245,8 +330,45 @@ def _prior_year_reoffending(ctx: CovariateContext, window: Duration | None) -> p
     return (ctx.count(recent) > 0).astype("float64")
 
 
+def _fused_count(which: int) -> Callable[[CovariateContext, GroupedHistory, Duration | None], np.ndarray]:
+    def compute(_: CovariateContext, grouped: GroupedHistory, window: Duration | None) -> np.ndarray:
+        return grouped.prior_counts(window)[which]
+
+    return compute
+
+
+def _fused_years_since_first_offence(ctx: CovariateContext, grouped: GroupedHistory, _: Duration | None
+                                     ) -> np.ndarray:
+    days = fused.whole_days(grouped.index_outcome, grouped.earliest("offence"))
+    return np.where(days < 0, 0.0, days) / DAYS_PER_YEAR
+
+
+def _fused_age_at_first_offence(ctx: CovariateContext, grouped: GroupedHistory, _: Duration | None) -> np.ndarray:
+    dob = fused.nanoseconds(pd.to_datetime(ctx.person_attribute("date_of_birth")))
+    return fused.whole_days(grouped.earliest("offence"), dob) / DAYS_PER_YEAR
+
+
+def _fused_age_at_index(ctx: CovariateContext, _: GroupedHistory, __: Duration | None) -> np.ndarray:
+    dob = fused.nanoseconds(pd.to_datetime(ctx.person_attribute("date_of_birth")))
+    return fused.whole_days(fused.nanoseconds(ctx.index_table["index_date"]), dob) / DAYS_PER_YEAR
+
+
+def _fused_copas_rate(ctx: CovariateContext, grouped: GroupedHistory, _: Duration | None) -> np.ndarray:
+    previous = grouped.prior_counts(None)[3]
+    career_years = fused.whole_days(grouped.index_outcome, grouped.earliest("outcome")) / DAYS_PER_YEAR
+    return np.log((previous + 1.0) / (career_years + 10.0))
+
+
+def _fused_prior_year_reoffending(ctx: CovariateContext, grouped: GroupedHistory, window: Duration | None
+                                  ) -> np.ndarray:
+    lower = grouped.window_start(window or Duration(1, "y"))
+    return fused.any_offence_since(grouped.rows.starts, grouped.rows.ends, grouped.offence, grouped.outcome,
+                                   grouped.index_outcome, lower)
+
+
 for _covariate in (
-    Covariate("age_at_index", "numeric", "age in years at the index date", _age_at_index),
+    Covariate("age_at_index", "numeric", "age in years at the index date", _age_at_index,
+              fused=_fused_age_at_index),
     Covariate("sex", "categorical", "sex (people table)", _attribute("sex")),
     Covariate("ethnicity", "categorical", "ethnicity (people table)", _attribute("ethnicity")),
     Covariate("region", "categorical", "region (people table)", _attribute("region")),
@@ -258,18 +380,20 @@ for _covariate in (
     Covariate("index_sentence_days", "numeric", "custodial sentence length at the index (0 if none)",
               _index_column("index_sentence_days", numeric=True)),
     Covariate("prior_proven_offences", "numeric", "proven offences before the index occasion",
-              _prior_proven_offences, takes_window=True),
+              _prior_proven_offences, takes_window=True, fused=_fused_count(0)),
     Covariate("prior_custodial_sentences", "numeric", "custodial sentence occasions before the index",
-              _prior_custodial_sentences, takes_window=True),
+              _prior_custodial_sentences, takes_window=True, fused=_fused_count(1)),
     Covariate("prior_cautions", "numeric", "caution occasions before the index", _prior_cautions,
-              takes_window=True),
+              takes_window=True, fused=_fused_count(2)),
     Covariate("years_since_first_offence", "numeric", "years from the first proven offence to the index",
-              _years_since_first_offence),
-    Covariate("age_at_first_offence", "numeric", "age at the first proven offence", _age_at_first_offence),
-    Covariate("copas_rate", "numeric", "OGRS Copas rate of proven sanctions", _copas_rate),
+              _years_since_first_offence, fused=_fused_years_since_first_offence),
+    Covariate("age_at_first_offence", "numeric", "age at the first proven offence", _age_at_first_offence,
+              fused=_fused_age_at_first_offence),
+    Covariate("copas_rate", "numeric", "OGRS Copas rate of proven sanctions", _copas_rate,
+              fused=_fused_copas_rate),
     Covariate("prior_year_reoffending", "numeric",
               "1 if an offence in the year before the index occasion was proven before it (placebo outcome)",
-              _prior_year_reoffending, takes_window=True),
+              _prior_year_reoffending, takes_window=True, fused=_fused_prior_year_reoffending),
 ):
     register_covariate(_covariate)
 
@@ -288,5 +412,14 @@ def compute_covariates(
                 value=str(window),
                 allowed="window on: " + ", ".join(sorted(n for n, c in COVARIATES.items() if c.takes_window)),
             )
-        columns[covariate_column(name, window)] = covariate.compute(ctx, window)
+        columns[covariate_column(name, window)] = compute_covariate(ctx, covariate, window)
     return pd.DataFrame(columns, index=ctx.index_table.index)
+
+
+def compute_covariate(ctx: CovariateContext, covariate: Covariate, window: Duration | None,
+                      allow_fused: bool = True) -> pd.Series:
+    """One covariate's values aligned with `ctx.index_table`: from the compiled kernels when it has them
+    and the index table allows it (`CovariateContext.grouped`), else from its `compute`."""
+    if allow_fused and covariate.fused is not None and ctx.grouped is not None:
+        return pd.Series(covariate.fused(ctx, ctx.grouped, window), index=ctx.index_table.index)
+    return covariate.compute(ctx, window)

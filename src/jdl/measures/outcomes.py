@@ -19,7 +19,7 @@ import pandas as pd
 
 from jdl.cohort import text_in
 from jdl.durations import Duration
-from jdl.measures import kernels
+from jdl.measures import fused, kernels
 from jdl.registry import Registry
 
 PROVEN_OUTCOMES = ("court_conviction", "caution")
@@ -84,8 +84,13 @@ class ReoffenceContext:
 
 def _rank(values: pd.Series, order: tuple[str, ...]) -> np.ndarray:
     """Each value's place in `order` (len(order) for anything else, missing included)."""
-    codes = pd.Categorical(values, categories=list(order)).codes.astype(np.int64)
-    return np.where(codes < 0, len(order), codes)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        # one place per category; code -1 (missing) takes the last entry
+        per_category = pd.Index(list(order)).get_indexer(values.cat.categories.astype(object))
+        places = np.append(np.where(per_category < 0, len(order), per_category), len(order))
+        return places[values.cat.codes.to_numpy()].astype(np.int64)
+    codes = pd.Index(list(order)).get_indexer(values.astype(object).to_numpy())
+    return np.where(codes < 0, len(order), codes).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,8 @@ class Measure:
     description: str
     columns: tuple[OutcomeColumn, ...]
     compute: Callable[[ReoffenceContext], dict[str, pd.Series]]
+    # the same values from the compiled kernel (`FusedReoffences`); None: `compute` only
+    fused: Callable[[FusedReoffences], dict[str, np.ndarray]] | None = None
 
 
 MEASURES: Registry[Measure] = Registry("measure", "outcomes.measures")
@@ -144,6 +151,44 @@ def proven_reoffences(
     return reoffences
 
 
+@dataclass(frozen=True)
+class FusedReoffences:
+    """Per person of the index table (one row each, in person_id order), from `fused.reoffences`."""
+
+    count: np.ndarray  # proven reoffences, float64
+    custodial_occasions: np.ndarray  # distinct outcome dates of custodial reoffences, float64
+    first_offence: np.ndarray  # int64 ns offence date of the first reoffence (NaT: none)
+    first_severity: np.ndarray  # SEVERITY_ORDER rank of the first reoffence's severity (-1: none)
+    index_at: np.ndarray  # int64 ns index date
+
+    @classmethod
+    def of(cls, index_table: pd.DataFrame, history: pd.DataFrame, follow_up: Duration,
+           waiting_period: Duration) -> FusedReoffences:
+        index_dates = index_table["index_date"]
+        window_end = follow_up.add_to(index_dates)
+        rows = fused.PersonRows.of(index_table["person_id"].to_numpy(), history["person_id"].to_numpy())
+        index_at = fused.nanoseconds(index_dates)
+        count, custodial, first_offence, first_severity = fused.reoffences(
+            rows.starts, rows.ends,
+            rows.take(fused.nanoseconds(history["offence_date"])),
+            rows.take(fused.nanoseconds(history["outcome_date"])),
+            rows.take(text_in(history["outcome_type"], PROVEN_OUTCOMES)),
+            index_at, fused.nanoseconds(window_end), fused.nanoseconds(waiting_period.add_to(window_end)),
+            rows.take(fused.flag(history["disposal"], "custody")),
+            rows.take(_rank(history["severity"], SEVERITY_ORDER)),
+        )
+        return cls(count, custodial, first_offence, first_severity, index_at)
+
+
+def _fused_days_to_first(stats: FusedReoffences) -> dict[str, np.ndarray]:
+    return {"days_to_first_reoffence": fused.whole_days(stats.first_offence, stats.index_at)}
+
+
+def _fused_first_severity(stats: FusedReoffences) -> dict[str, np.ndarray]:
+    return {f"first_reoffence_{level}": (stats.first_severity == rank).astype("float64")
+            for rank, level in enumerate(SEVERITY_ORDER)}
+
+
 def _reoffending_rate(ctx: ReoffenceContext) -> dict[str, pd.Series]:
     return {"reoffending_rate": (ctx.count() > 0).astype("float64")}
 
@@ -185,12 +230,14 @@ for _measure in (
         "share of people with at least one proven reoffence",
         (OutcomeColumn("reoffending_rate", "Proven reoffending rate", "binary", "percent", "all"),),
         _reoffending_rate,
+        lambda s: {"reoffending_rate": (s.count > 0).astype("float64")},
     ),
     Measure(
         "reoffending_frequency",
         "proven reoffences per person",
         (OutcomeColumn("reoffending_frequency", "Frequency of proven reoffences", "count", "per_100", "all"),),
         _reoffending_frequency,
+        lambda s: {"reoffending_frequency": s.count},
     ),
     Measure(
         "days_to_first_reoffence",
@@ -206,12 +253,14 @@ for _measure in (
             ),
         ),
         _days_to_first,
+        _fused_days_to_first,
     ),
     Measure(
         "custody_rate",
         "share of people given a custodial sentence for a proven reoffence",
         (OutcomeColumn("custody_rate", "Custodial sentence rate for reoffences", "binary", "percent", "all"),),
         _custody_rate,
+        lambda s: {"custody_rate": (s.custodial_occasions > 0).astype("float64")},
     ),
     Measure(
         "custody_frequency",
@@ -222,6 +271,7 @@ for _measure in (
             ),
         ),
         _custody_frequency,
+        lambda s: {"custody_frequency": s.custodial_occasions},
     ),
     Measure(
         "first_reoffence_severity",
@@ -237,6 +287,7 @@ for _measure in (
             for level in SEVERITY_ORDER
         ),
         _first_severity,
+        _fused_first_severity,
     ),
 ):
     register_measure(_measure)
@@ -249,15 +300,30 @@ def compute_outcomes(
     measure_names: list[str],
     follow_up: Duration,
     waiting_period: Duration,
+    allow_fused: bool = True,
 ) -> tuple[pd.DataFrame, list[OutcomeColumn]]:
-    """Outcome columns aligned with `index_table`, and their descriptions in spec order."""
-    reoffences = proven_reoffences(index_table, history, follow_up, waiting_period)
-    ctx = ReoffenceContext(index_table, reoffences, follow_up, waiting_period)
+    """Outcome columns aligned with `index_table`, and their descriptions in spec order.
+
+    Measures with a compiled formulation (`Measure.fused`) take it when the index table holds one row
+    per person in person_id order (and `allow_fused`); the others are computed from the proven reoffences.
+    """
+    measures = [MEASURES[name] for name in measure_names]
+    ids = index_table["person_id"]
+    fusable = allow_fused and not ids.hasnans and fused.in_person_order(ids.to_numpy())
+    stats = (FusedReoffences.of(index_table, history, follow_up, waiting_period)
+             if fusable and any(m.fused is not None for m in measures) else None)
+    ctx: ReoffenceContext | None = None
     values: dict[str, pd.Series] = {}
     described: list[OutcomeColumn] = []
-    for name in measure_names:
-        measure = MEASURES[name]
-        computed = measure.compute(ctx)
+    for measure in measures:
+        if stats is not None and measure.fused is not None:
+            computed = {name: pd.Series(column, index=index_table.index)
+                        for name, column in measure.fused(stats).items()}
+        else:
+            if ctx is None:
+                reoffences = proven_reoffences(index_table, history, follow_up, waiting_period)
+                ctx = ReoffenceContext(index_table, reoffences, follow_up, waiting_period)
+            computed = measure.compute(ctx)
         for column in measure.columns:
             values[column.name] = computed[column.name]
             described.append(column)
