@@ -251,6 +251,30 @@ def block_features(
     `spell_frames` holds the block's rows of each spell table the definitions read, as
     read (normalised, with the reject column).
     """
+    return with_linked_rows(block_pool(events, people, definitions, spell_frames), linked_ids)
+
+
+@dataclass(frozen=True)
+class PreparedBlock:
+    """A block's pool table and rejects, and the valid rows its linked people's rows are chosen from.
+
+    The pool does not depend on the cohort, so a block can be prepared while the cohort is
+    still being linked; `with_linked_rows` finishes it once the linked ids are known.
+    """
+
+    result: BlockResult  # linked frames empty
+    valid: pd.DataFrame  # valid events (EVENT_COLUMNS)
+    persons: pd.DataFrame  # valid people rows, one per person (`people_rows`)
+    spell_rows: Mapping[str, pd.DataFrame]  # valid spells by table name
+
+
+def block_pool(
+    events: pd.DataFrame,
+    people: pd.DataFrame,
+    definitions: FeatureDefinitions,
+    spell_frames: Mapping[str, pd.DataFrame] | None = None,
+) -> PreparedBlock:
+    """What `block_features` computes before it needs the linked ids."""
     spell_rows = {table: spells.valid_spells(frame) for table, frame in (spell_frames or {}).items()}
     rejected = events[national.REJECT_COLUMN].notna().to_numpy()
     event_rejects = events.loc[rejected, ["person_id", national.REJECT_COLUMN]].rename(
@@ -265,14 +289,26 @@ def block_features(
     features = person_features(first, persons, history, definitions, spell_rows)
     facts = _with_person_facts(first, persons)
     pool = pd.concat([facts.reset_index(drop=True), features.reset_index(drop=True)], axis=1)
-    return BlockResult(
+    result = BlockResult(
         pool=_as_text(pool),
-        linked_events=_as_text(proven_history(valid, linked_ids)),
-        linked_people=_as_text(persons.loc[persons["person_id"].isin(linked_ids)].reset_index(drop=True)),
+        linked_events=pd.DataFrame(),
+        linked_people=pd.DataFrame(),
         event_rejects=event_rejects.sort_values(["person_id", "reason"], kind="mergesort").reset_index(drop=True),
         records_end=None if records_end is None or pd.isna(records_end) else pd.Timestamp(records_end),
-        linked_spells={table: rows_of(frame, linked_ids) for table, frame in spell_rows.items()},
+        linked_spells={table: frame.iloc[:0] for table, frame in spell_rows.items()},
         spell_rejects=_spell_rejects(spell_frames or {}),
+    )
+    return PreparedBlock(result, valid, persons, spell_rows)
+
+
+def with_linked_rows(prepared: PreparedBlock, linked_ids: np.ndarray) -> BlockResult:
+    """The prepared block's result with its linked people's proven events, people rows and spells."""
+    persons = prepared.persons
+    return dataclasses.replace(
+        prepared.result,
+        linked_events=_as_text(proven_history(prepared.valid, linked_ids)),
+        linked_people=_as_text(persons.loc[persons["person_id"].isin(linked_ids)].reset_index(drop=True)),
+        linked_spells={table: rows_of(frame, linked_ids) for table, frame in prepared.spell_rows.items()},
     )
 
 
@@ -327,16 +363,19 @@ class BlockTask:
     def __call__(
         self, block: Block, linked_ids: np.ndarray, person_range: spells.PersonRange | None = None
     ) -> BlockResult:
+        return with_linked_rows(self.prepare(block, person_range), linked_ids)
+
+    def prepare(self, block: Block, person_range: spells.PersonRange | None = None) -> PreparedBlock:
+        """The block read and its pool computed (`block_pool`): all but the linked people's rows."""
         # text columns of few values arrive as categoricals: cheap to filter and reorder
         events = _concat([self.events_source.read_fragment(f, EVENT_COLUMNS, categorical=True)
                           for f in _file_order(block.events)])
         people = _concat([self.people_source.read_fragment(f, PEOPLE_STATIC_COLUMNS, categorical=True)
                           for f in _file_order(block.people)])
-        return block_features(
+        return block_pool(
             self.events_source.empty(EVENT_COLUMNS) if events is None else events,
             self.people_source.empty(PEOPLE_STATIC_COLUMNS) if people is None else people,
             self.definitions,
-            linked_ids,
             self._spell_frames(block, person_range),
         )
 
@@ -437,7 +476,9 @@ __all__ = [
     "BlockResult",
     "BlockTask",
     "FeatureDefinitions",
+    "PreparedBlock",
     "block_features",
+    "block_pool",
     "combine",
     "frames_task",
     "link_candidates",
@@ -449,4 +490,5 @@ __all__ = [
     "pool_index",
     "proven_history",
     "rows_of",
+    "with_linked_rows",
 ]

@@ -29,6 +29,7 @@ import dask
 import numpy as np
 import pandas as pd
 from dask.base import tokenize
+from dask.delayed import Delayed
 
 import jdl
 from jdl import cohort as cohort_stage
@@ -90,6 +91,8 @@ CACHED_TABLES = ("pool", "event_rejects")
 PARTICIPANT_TABLES = ("links", "unlinked", "linked_events", "linked_people")
 # cached alongside when the definitions read the optional spell tables (employment, benefits)
 SPELL_REJECTS_TABLE = "spell_rejects"
+# (links, unlinked rows, counts per rule): what linking the cohort gives
+LinkOutcome = tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]
 LINKED_SPELLS_PREFIX = "linked_"
 
 
@@ -164,22 +167,28 @@ class RecordsEvaluation(Evaluation):
         participants_key = self._participants_key(definitions)
         participants = (self.feature_cache.get(participants_key, self._participant_tables())
                         if self.feature_cache is not None else None)
+        # the stage "linkage" times the linkage done before the pass; when the cohort is linked
+        # inside the pass's Dask graph (Parquet people), its reads and rules count in "features"
         with self.clock.stage("linkage"):
+            pending: Delayed | None = None
             if participants is not None:
                 links = frame_from_arrow(participants.tables["links"])
                 unlinked = frame_from_arrow(participants.tables["unlinked"])
                 linkage_counts = {k: int(v) for k, v in participants.meta["linkage_counts"].items()}
+            elif people_src.fmt == "parquet":
+                pending = self._link_graph(cohort_file.rows, people_src)
             else:
                 links, unlinked, linkage_counts = self._link(cohort_file.rows, people_src)
-            self.reject("linkage", unlinked)
-            self.counts["linked"] = len(links)
-            self.linkage_counts = linkage_counts
-            linked_ids = np.unique(links["person_id"].to_numpy(dtype=np.int64))
+            if pending is None:
+                linked_ids = self._linked(links, unlinked, linkage_counts)
 
         with self.clock.stage("features"):
-            pool_table, event_rejects, records_end, linked_rows = self._national_pass(
-                people_src, events_src, definitions, linked_ids
+            pool_table, event_rejects, records_end, linked_rows, outcome = self._national_pass(
+                people_src, events_src, definitions, linked_ids if pending is None else pending
             )
+            if outcome is not None:
+                links, unlinked, linkage_counts = outcome
+                linked_ids = self._linked(links, unlinked, linkage_counts)
             if participants is not None:
                 linked_events = frame_from_arrow(participants.tables["linked_events"])
                 linked_people = frame_from_arrow(participants.tables["linked_people"])
@@ -311,15 +320,24 @@ class RecordsEvaluation(Evaluation):
 
     # -- the pass over the national records
 
+    def _linked(self, links: pd.DataFrame, unlinked: pd.DataFrame, linkage_counts: dict[str, int]) -> np.ndarray:
+        """Records the linkage's outcome; the linked person_ids, sorted and distinct."""
+        self.reject("linkage", unlinked)
+        self.counts["linked"] = len(links)
+        self.linkage_counts = linkage_counts
+        return np.unique(links["person_id"].to_numpy(dtype=np.int64))
+
     def _national_pass(
         self,
         people_src: national.TableSource,
         events_src: national.TableSource,
         definitions: pool_pass.FeatureDefinitions,
-        linked_ids: np.ndarray,
-    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp, tuple[pd.DataFrame, pd.DataFrame] | None]:
-        """(pool table, event rejects, records end, and when the events were read: the linked
-        people's proven events and people rows)."""
+        linked: np.ndarray | Delayed,
+    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp, tuple[pd.DataFrame, pd.DataFrame] | None,
+               LinkOutcome | None]:
+        """(pool table, event rejects, records end, when the events were read: the linked
+        people's proven events and people rows, and when `linked` is the linkage's graph
+        (`_link_graph`) rather than the linked ids: its outcome)."""
         key = self._cache_key(definitions)
         names = CACHED_TABLES + ((SPELL_REJECTS_TABLE,) if self.spell_sources else ())
         cached = self.feature_cache.get(key, names) if self.feature_cache is not None else None
@@ -329,9 +347,11 @@ class RecordsEvaluation(Evaluation):
             rejects = frame_from_arrow(cached.tables["event_rejects"])
             if self.spell_sources:
                 self.spell_reject_rows = frame_from_arrow(cached.tables[SPELL_REJECTS_TABLE])
-            return pool, rejects, pd.Timestamp(cached.meta["records_end"]), None
+            outcome = (progress.compute("linkage", linked, show=self.show_progress)[0]
+                       if isinstance(linked, Delayed) else None)
+            return pool, rejects, pd.Timestamp(cached.meta["records_end"]), None, outcome
 
-        result = self._compute_pass(people_src, events_src, definitions, linked_ids)
+        result, outcome = self._compute_pass(people_src, events_src, definitions, linked)
         if result.records_end is None:
             raise JdlUserError.single(
                 "spec data.national_records.events", "the events table has no usable rows",
@@ -352,7 +372,7 @@ class RecordsEvaluation(Evaluation):
         if self.feature_cache is not None:
             self._store(key, stored_tables, meta, on_done=self._pool_stored)
         return (frame_from_arrow(pool_arrow), frame_from_arrow(rejects_arrow), result.records_end,
-                (result.linked_events, result.linked_people))
+                (result.linked_events, result.linked_people), outcome)
 
     def _pool_stored(self, stored: bool) -> None:
         self.cache_status = "miss, stored" if stored else "miss, not writable"
@@ -388,28 +408,45 @@ class RecordsEvaluation(Evaluation):
         people_src: national.TableSource,
         events_src: national.TableSource,
         definitions: pool_pass.FeatureDefinitions,
-        linked_ids: np.ndarray,
-    ) -> pool_pass.BlockResult:
+        linked: np.ndarray | Delayed,
+    ) -> tuple[pool_pass.BlockResult, LinkOutcome | None]:
+        """The pass's combined result, and the linkage's outcome when `linked` is its graph."""
         blocks = None
         if people_src.fmt == "parquet" and events_src.fmt == "parquet":
             blocks = plan_blocks(people_src.fragments(), events_src.fragments(),
                                  target_rows=BLOCK_TARGET_ROWS, max_rows=BLOCK_MAX_ROWS)
-        if blocks:
-            self.layout = f"aligned: {len(blocks)} person_id blocks, no shuffle"
-            task = pool_pass.BlockTask(people_src, events_src, definitions,
-                                       spell_sources=tuple(self.spell_sources.items()))
-            ids = dask.delayed(linked_ids)
-            # keys carry a content token: runs sharing a cluster must never share a block's result
-            token = tokenize(task, blocks, linked_ids)
-            # the spell tables have no blocks of their own: each block reads its person_id range of
-            # them, and the ranges tile every id so no spell row (and no reject) is missed
-            ranges = spells.block_ranges([(b.person_min, b.person_max) for b in blocks])
+        if not blocks:
+            outcome = None
+            if isinstance(linked, Delayed):
+                (outcome,) = progress.compute("linkage", linked, show=self.show_progress)
+                linked = _linked_ids(outcome)
+            return self._shuffled_pass(people_src, events_src, definitions, linked), outcome
+        self.layout = f"aligned: {len(blocks)} person_id blocks, no shuffle"
+        task = pool_pass.BlockTask(people_src, events_src, definitions,
+                                   spell_sources=tuple(self.spell_sources.items()))
+        # keys carry a content token: runs sharing a cluster must never share a block's result
+        token = tokenize(task, blocks, linked)
+        # the spell tables have no blocks of their own: each block reads its person_id range of
+        # them, and the ranges tile every id so no spell row (and no reject) is missed
+        ranges = spells.block_ranges([(b.person_min, b.person_max) for b in blocks])
+        if not isinstance(linked, Delayed):
+            ids = dask.delayed(linked)
             parts = [dask.delayed(task, pure=True)(block, ids, person_range,
                                                    dask_key_name=f"features-block-{i}-{token}")
                      for i, (block, person_range) in enumerate(zip(blocks, ranges, strict=True))]
             results = progress.compute("features", *parts, show=self.show_progress)
-            return pool_pass.combine(list(results))
-        return self._shuffled_pass(people_src, events_src, definitions, linked_ids)
+            return pool_pass.combine(list(results)), None
+        # One graph: each block's read and pool features need nothing of the linkage, so they run
+        # while the cohort is linked; only choosing the block's linked rows waits for the ids.
+        ids = dask.delayed(_linked_ids, pure=True)(linked, dask_key_name=f"linked-ids-{token}")
+        parts = []
+        for i, (block, person_range) in enumerate(zip(blocks, ranges, strict=True)):
+            prepared = dask.delayed(task.prepare, pure=True)(
+                block, person_range, dask_key_name=f"features-block-{i}-{token}")
+            parts.append(dask.delayed(pool_pass.with_linked_rows, pure=True)(
+                prepared, ids, dask_key_name=f"features-linked-rows-{i}-{token}"))
+        outcome, *results = progress.compute("features", linked, *parts, show=self.show_progress)
+        return pool_pass.combine(list(results)), outcome
 
     def _shuffled_pass(
         self,
@@ -524,11 +561,23 @@ class RecordsEvaluation(Evaluation):
                 self.warnings.append(f"{len(rows)} rows of the {table} table break the data contract and were "
                                      "left out (see rejects.csv)")
 
-    def _link(
-        self, rows: pd.DataFrame, people_src: national.TableSource
-    ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    def _link(self, rows: pd.DataFrame, people_src: national.TableSource) -> LinkOutcome:
         """(links, unlinked rows, counts per rule) of the cohort's rows against the people table."""
-        spec = self.spec
+        tasks, empty = self._candidate_tasks(rows, people_src)
+        parts = progress.compute("linkage", *tasks, show=self.show_progress)
+        return link_outcome(rows, list(parts), empty, list(self.spec.linkage.rules),
+                            self.spec.linkage.fuzzy_threshold)
+
+    def _link_graph(self, rows: pd.DataFrame, people_src: national.TableSource) -> Delayed:
+        """`_link` as one Dask graph (the candidates' reads, then the rules in one task), to be
+        computed with the pass's."""
+        tasks, empty = self._candidate_tasks(rows, people_src)
+        return dask.delayed(link_outcome, pure=True)(
+            rows, tasks, empty, list(self.spec.linkage.rules), self.spec.linkage.fuzzy_threshold)
+
+    def _candidate_tasks(self, rows: pd.DataFrame, people_src: national.TableSource) -> tuple[list[Any], pd.DataFrame]:
+        """Dask tasks giving the comparison keys of the people table's linkage candidates, and the
+        empty frame of those keys."""
         keys = linkage_stage.candidate_keys(rows)
         if people_src.fmt == "parquet":
             # candidates chosen in Arrow; names converted, and comparison keys computed, for them alone
@@ -538,16 +587,8 @@ class RecordsEvaluation(Evaluation):
         else:
             people = people_src.read(PEOPLE_LINK_COLUMNS)
             empty = linkage_stage.people_keys(people._meta)
-            tasks = people.map_partitions(_candidate_keys, keys, meta=empty).to_delayed()
-        parts = progress.compute("linkage", *tasks, show=self.show_progress)
-        candidates = pd.concat([p for p in parts if len(p)] or [empty], ignore_index=True)
-        linked = linkage_stage.link_prepared(
-            rows, candidates, rules=list(spec.linkage.rules), fuzzy_threshold=spec.linkage.fuzzy_threshold,
-        )
-        # the same Arrow round trip as a cached entry, so cold and warm runs see the same frames
-        links = frame_from_arrow(frame_to_arrow(linked.links.reset_index(drop=True)))
-        unlinked = frame_from_arrow(frame_to_arrow(linked.unlinked.reset_index(drop=True)))
-        return links, unlinked, {k: int(v) for k, v in linked.counts.items()}
+            tasks = list(people.map_partitions(_candidate_keys, keys, meta=empty).to_delayed())
+        return tasks, empty
 
     def _participants_key(self, definitions: pool_pass.FeatureDefinitions) -> str:
         """The participants' entry: the pool's key plus the cohort file and the linkage method."""
@@ -711,6 +752,22 @@ def units_frame(treated_part: pd.DataFrame, pool_table: pd.DataFrame, pool_rows:
              "index_date": out["index_date"], "unit_id": out["person_id"].copy(),
              **{column: out[column] for column in feature_columns}}
     return pd.DataFrame(frame, copy=False)
+
+
+def link_outcome(rows: pd.DataFrame, parts: list[pd.DataFrame], empty: pd.DataFrame, rules: list[str],
+                 fuzzy_threshold: float) -> LinkOutcome:
+    """(links, unlinked rows, counts per rule) of the cohort's rows against the candidates' keys
+    (`parts`, in the people table's order)."""
+    candidates = pd.concat([p for p in parts if len(p)] or [empty], ignore_index=True)
+    linked = linkage_stage.link_prepared(rows, candidates, rules=rules, fuzzy_threshold=fuzzy_threshold)
+    # the same Arrow round trip as a cached entry, so cold and warm runs see the same frames
+    links = frame_from_arrow(frame_to_arrow(linked.links.reset_index(drop=True)))
+    unlinked = frame_from_arrow(frame_to_arrow(linked.unlinked.reset_index(drop=True)))
+    return links, unlinked, {k: int(v) for k, v in linked.counts.items()}
+
+
+def _linked_ids(outcome: LinkOutcome) -> np.ndarray:
+    return np.unique(outcome[0]["person_id"].to_numpy(dtype=np.int64))
 
 
 def _candidate_keys(part: pd.DataFrame, keys: linkage_stage.CandidateKeys) -> pd.DataFrame:
