@@ -105,6 +105,8 @@ class RecordsEvaluation(Evaluation):
     cache_status: str = "off"
     participants_cache: str = "off"
     layout: str = ""
+    # link the cohort inside the pass's Dask graph when the people table is Parquet (False: before it)
+    link_in_pass: bool = True
     # the optional spell tables the definitions read, by table name; what the pass handed back of them
     spell_sources: dict[str, national.TableSource]
     pass_linked_spells: dict[str, pd.DataFrame]
@@ -175,7 +177,7 @@ class RecordsEvaluation(Evaluation):
                 links = frame_from_arrow(participants.tables["links"])
                 unlinked = frame_from_arrow(participants.tables["unlinked"])
                 linkage_counts = {k: int(v) for k, v in participants.meta["linkage_counts"].items()}
-            elif people_src.fmt == "parquet":
+            elif people_src.fmt == "parquet" and self.link_in_pass:
                 pending = self._link_graph(cohort_file.rows, people_src)
             else:
                 links, unlinked, linkage_counts = self._link(cohort_file.rows, people_src)
