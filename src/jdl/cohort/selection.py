@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from jdl.cohort.index_events import sort_key, stable_order
+from jdl.compiled import NAT, helper, kernel
 from jdl.durations import Duration
 from jdl.registry import Registry
 
@@ -163,9 +164,60 @@ def eligibility_reasons(
 
 
 def whole_years_between(earlier: pd.Series, later: pd.Series) -> pd.Series:
-    """Completed years from `earlier` to `later` (birthday arithmetic)."""
+    """Completed years from `earlier` to `later` (birthday arithmetic); <NA> where either date is missing."""
+    if _is_datetime(earlier) and _is_datetime(later):
+        return _whole_years_of_dates(earlier, later)
     years = later.dt.year - earlier.dt.year
     before_birthday = (later.dt.month < earlier.dt.month) | (
         (later.dt.month == earlier.dt.month) & (later.dt.day < earlier.dt.day)
     )
     return (years - before_birthday.astype("Int64")).astype("Float64")
+
+
+def _is_datetime(values: pd.Series) -> bool:
+    return isinstance(values.dtype, np.dtype) and values.dtype.kind == "M"
+
+
+def _whole_years_of_dates(earlier: pd.Series, later: pd.Series) -> pd.Series:
+    """`whole_years_between` on numpy datetime columns, by one compiled pass over day numbers
+    (pandas' per-field accessors cost ~0.3 s over the millions of pool members)."""
+    start, end = earlier.to_numpy(), later.to_numpy()
+    if start.dtype != end.dtype:  # the finer unit holds both (as comparing them does)
+        finer = np.promote_types(start.dtype, end.dtype)
+        start, end = start.astype(finer), end.astype(finer)
+    per_day = int(np.timedelta64(1, "D") // np.timedelta64(1, np.datetime_data(start.dtype)[0]))
+    years, missing = _whole_years_of_days(start.view(np.int64), end.view(np.int64), per_day)
+    return pd.Series(pd.arrays.FloatingArray(years, missing), index=later.index)
+
+
+@helper
+def _civil_date(days: int) -> tuple[int, int, int]:  # pragma: no cover
+    """(year, month, day) of a day number (days since 1970-01-01), proleptic Gregorian (H. Hinnant's
+    days_from_civil inverse)."""
+    z = days + 719468
+    era = (z if z >= 0 else z - 146096) // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    year = yoe + era * 400 + (1 if month <= 2 else 0)
+    return year, month, day
+
+
+@kernel
+def _whole_years_of_days(start: np.ndarray, end: np.ndarray,
+                         per_day: int) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    """Completed years from each start to its end (int64 ticks, `per_day` to a day), and where either is NaT."""
+    years = np.zeros(len(start), dtype=np.float64)
+    missing = np.zeros(len(start), dtype=np.bool_)
+    for i in range(len(start)):
+        if start[i] == NAT or end[i] == NAT:
+            missing[i] = True
+            continue
+        start_year, start_month, start_day = _civil_date(start[i] // per_day)
+        end_year, end_month, end_day = _civil_date(end[i] // per_day)
+        before_birthday = end_month < start_month or (end_month == start_month and end_day < start_day)
+        years[i] = end_year - start_year - (1 if before_birthday else 0)
+    return years, missing
