@@ -28,6 +28,7 @@ from typing import Any
 import dask
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from dask.base import tokenize
 from dask.delayed import Delayed
 
@@ -359,13 +360,14 @@ class RecordsEvaluation(Evaluation):
                 "spec data.national_records.events", "the events table has no usable rows",
                 hint="see rejects.csv of this run for the reasons rows were left out",
             )
-        pool_arrow = frame_to_arrow(result.pool)
+        # the pool as a cached entry reads back; converted for the cache on the writer's thread
+        pool = as_read_back(result.pool)
         rejects_arrow = frame_to_arrow(
             result.event_rejects.assign(reason="events table: " + result.event_rejects["reason"].astype("string"))
         )
         meta = {"records_end": result.records_end.isoformat(), "jdl_version": jdl.__version__,
-                "definitions": definitions.as_key(), "rows": pool_arrow.num_rows, "layout": self.layout}
-        stored_tables = {"pool": pool_arrow, "event_rejects": rejects_arrow}
+                "definitions": definitions.as_key(), "rows": len(pool), "layout": self.layout}
+        stored_tables: dict[str, Any] = {"pool": pool, "event_rejects": rejects_arrow}
         if self.spell_sources:
             spell_arrow = frame_to_arrow(self._spell_rejects_of(result))
             stored_tables[SPELL_REJECTS_TABLE] = spell_arrow
@@ -373,7 +375,7 @@ class RecordsEvaluation(Evaluation):
             self.pass_linked_spells = dict(result.linked_spells)
         if self.feature_cache is not None:
             self._store(key, stored_tables, meta, on_done=self._pool_stored)
-        return (frame_from_arrow(pool_arrow), frame_from_arrow(rejects_arrow), result.records_end,
+        return (pool, frame_from_arrow(rejects_arrow), result.records_end,
                 (result.linked_events, result.linked_people), outcome)
 
     def _pool_stored(self, stored: bool) -> None:
@@ -383,15 +385,22 @@ class RecordsEvaluation(Evaluation):
                on_done: Callable[[bool], None] | None = None) -> None:
         """Write a feature cache entry on a background thread, in the order asked.
 
-        Encoding and writing Parquet release the GIL, so the write overlaps the serial stages
-        that follow the pass; `_finish_cache_writes` waits for it (before matching, and before
-        the run ends whatever happens) and hands `on_done` whether the entry was stored.
+        Converting frames of `tables` to Arrow, encoding and writing Parquet release the GIL
+        mostly, so the write overlaps the serial stages that follow the pass;
+        `_finish_cache_writes` waits for it (before matching, and before the run ends whatever
+        happens) and hands `on_done` whether the entry was stored.
         """
         assert self.feature_cache is not None
+        cache = self.feature_cache
         writer = getattr(self, "_cache_writer", None)
         if writer is None:
             writer = self._cache_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jdl-cache")
-        self._cache_writes.append((writer.submit(self.feature_cache.put, key, tables, meta), on_done))
+
+        def put() -> bool:
+            return cache.put(key, {name: frame_to_arrow(table) if isinstance(table, pd.DataFrame) else table
+                                   for name, table in tables.items()}, meta)
+
+        self._cache_writes.append((writer.submit(put), on_done))
 
     def _finish_cache_writes(self) -> None:
         writes, self._cache_writes = getattr(self, "_cache_writes", []), []
@@ -766,6 +775,19 @@ def link_outcome(rows: pd.DataFrame, parts: list[pd.DataFrame], empty: pd.DataFr
     links = frame_from_arrow(frame_to_arrow(linked.links.reset_index(drop=True)))
     unlinked = frame_from_arrow(frame_to_arrow(linked.unlinked.reset_index(drop=True)))
     return links, unlinked, {k: int(v) for k, v in linked.counts.items()}
+
+
+def as_read_back(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` as `frame_from_arrow(frame_to_arrow(frame))` gives it (what a warm run reads back).
+
+    When the frame's dtypes are already the ones that round trip gives, the values are too (Arrow
+    keeps int64, float64, datetime64 and string values, nulls as NaN / NaT / <NA>): the frame
+    itself, without converting millions of rows twice on the driver.
+    """
+    arrow = pa.Schema.from_pandas(frame, preserve_index=False)
+    if frame.columns.is_unique and frame_from_arrow(arrow.empty_table()).dtypes.equals(frame.dtypes):
+        return frame.reset_index(drop=True)
+    return frame_from_arrow(frame_to_arrow(frame))
 
 
 def _linked_ids(outcome: LinkOutcome) -> np.ndarray:
