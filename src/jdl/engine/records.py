@@ -236,9 +236,10 @@ class RecordsEvaluation(Evaluation):
                 period_from=period.from_, period_to=period.to,
             )
             self.reject("index_event", treatment.not_found)
-            # the pool's rows are taken once, after eligibility: here only the columns it needs
+            # the pool's rows are taken once, after eligibility: here only the columns it needs, of
+            # every row (each row's reasons are its own; a linked person's are not used)
             not_linked = ~pool_table["person_id"].isin(linked_ids).to_numpy(dtype=bool)
-            pool_facts = pool_table.loc[not_linked, POOL_FACT_COLUMNS].reset_index(drop=True)
+            pool_facts = pool_table[POOL_FACT_COLUMNS].reset_index(drop=True)
             self.counts["index_event_found"] = len(treatment.chosen)
 
         with self.clock.stage("eligibility"):
@@ -257,8 +258,7 @@ class RecordsEvaluation(Evaluation):
                 pool_facts[["person_id", "index_date"]], pool_facts[["person_id", "date_of_birth", "region"]],
                 min_age=spec.cohort.min_age, regions=region_list, apply_regions=True,
             )
-            eligible = not_linked.copy()
-            eligible[not_linked] = pool_reasons.isna().to_numpy()
+            eligible = not_linked & pool_reasons.isna().to_numpy()
             feature_columns = definitions.covariate_columns + [c.name for c in definitions.outcome_columns]
             pool_rows = np.flatnonzero(eligible)
             del pool_facts
