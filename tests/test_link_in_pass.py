@@ -66,3 +66,25 @@ def test_linking_in_the_pass_gives_the_bytes_of_linking_first(
         assert len(blocks) == 1  # its own block's read and pool features ...
         assert link_key not in _ancestors(graph, blocks[0])  # ... which never wait for the linkage
         assert link_key in _ancestors(graph, selection.key)
+
+
+def test_a_cached_pool_links_the_cohort_on_its_own(
+    synthetic_records: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    first = write_spec(tmp_path / "small.yaml", synthetic_records, cohort="small")
+    assert main(["run", str(first), "--out", str(tmp_path / "a"), "--quiet", "--cache-dir", str(cache)]) == 0
+    labels: list[str] = []
+    compute = progress.compute
+
+    def recording(label: str, *collections: Any, show: bool = False) -> tuple[Any, ...]:
+        labels.append(label)
+        return compute(label, *collections, show=show)
+
+    monkeypatch.setattr(progress, "compute", recording)
+    other = write_spec(tmp_path / "medium.yaml", synthetic_records, cohort="medium")
+    assert main(["run", str(other), "--out", str(tmp_path / "b"), "--quiet", "--cache-dir", str(cache)]) == 0
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["features"]["cache"] == "hit"
+    # no pass to overlap: the linkage is computed (and timed) in its own stage
+    assert labels[0] == "linkage" and "features" not in labels

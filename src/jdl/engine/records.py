@@ -45,6 +45,7 @@ from jdl.errors import EvaluationCannotComplete, JdlUserError
 from jdl.sources import national, spells
 from jdl.sources.cache import (
     FINGERPRINTS_FOLDER,
+    CachedEntry,
     FeatureCache,
     cache_key,
     frame_from_arrow,
@@ -170,6 +171,7 @@ class RecordsEvaluation(Evaluation):
         participants_key = self._participants_key(definitions)
         participants = (self.feature_cache.get(participants_key, self._participant_tables())
                         if self.feature_cache is not None else None)
+        pool_entry = self._pool_entry(definitions)
         # the stage "linkage" times the linkage done before the pass; when the cohort is linked
         # inside the pass's Dask graph (Parquet people), its reads and rules count in "features"
         with self.clock.stage("linkage"):
@@ -178,7 +180,7 @@ class RecordsEvaluation(Evaluation):
                 links = frame_from_arrow(participants.tables["links"])
                 unlinked = frame_from_arrow(participants.tables["unlinked"])
                 linkage_counts = {k: int(v) for k, v in participants.meta["linkage_counts"].items()}
-            elif people_src.fmt == "parquet" and self.link_in_pass:
+            elif people_src.fmt == "parquet" and self.link_in_pass and pool_entry is None:
                 pending = self._link_graph(cohort_file.rows, people_src)
             else:
                 links, unlinked, linkage_counts = self._link(cohort_file.rows, people_src)
@@ -187,7 +189,7 @@ class RecordsEvaluation(Evaluation):
 
         with self.clock.stage("features"):
             pool_table, event_rejects, records_end, linked_rows, outcome = self._national_pass(
-                people_src, events_src, definitions, linked_ids if pending is None else pending
+                people_src, events_src, definitions, linked_ids if pending is None else pending, pool_entry
             )
             if outcome is not None:
                 links, unlinked, linkage_counts = outcome
@@ -336,23 +338,22 @@ class RecordsEvaluation(Evaluation):
         events_src: national.TableSource,
         definitions: pool_pass.FeatureDefinitions,
         linked: np.ndarray | Delayed,
+        cached: CachedEntry | None,
     ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp, tuple[pd.DataFrame, pd.DataFrame] | None,
                LinkOutcome | None]:
         """(pool table, event rejects, records end, when the events were read: the linked
         people's proven events and people rows, and when `linked` is the linkage's graph
-        (`_link_graph`) rather than the linked ids: its outcome)."""
+        (`_link_graph`) rather than the linked ids: its outcome). `cached`: the pool's cache
+        entry (`_pool_entry`), when there is one."""
         key = self._cache_key(definitions)
-        names = CACHED_TABLES + ((SPELL_REJECTS_TABLE,) if self.spell_sources else ())
-        cached = self.feature_cache.get(key, names) if self.feature_cache is not None else None
         if cached is not None:
+            assert not isinstance(linked, Delayed)  # a cached pool: the cohort was linked before
             self.cache_status = "hit"
             pool = frame_from_arrow(cached.tables["pool"])
             rejects = frame_from_arrow(cached.tables["event_rejects"])
             if self.spell_sources:
                 self.spell_reject_rows = frame_from_arrow(cached.tables[SPELL_REJECTS_TABLE])
-            outcome = (progress.compute("linkage", linked, show=self.show_progress)[0]
-                       if isinstance(linked, Delayed) else None)
-            return pool, rejects, pd.Timestamp(cached.meta["records_end"]), None, outcome
+            return pool, rejects, pd.Timestamp(cached.meta["records_end"]), None, None
 
         result, outcome = self._compute_pass(people_src, events_src, definitions, linked)
         if result.records_end is None:
@@ -377,6 +378,13 @@ class RecordsEvaluation(Evaluation):
             self._store(key, stored_tables, meta, on_done=self._pool_stored)
         return (pool, frame_from_arrow(rejects_arrow), result.records_end,
                 (result.linked_events, result.linked_people), outcome)
+
+    def _pool_entry(self, definitions: pool_pass.FeatureDefinitions) -> CachedEntry | None:
+        """The pool's feature cache entry (its tables read), or None: a miss, or no cache."""
+        if self.feature_cache is None:
+            return None
+        names = CACHED_TABLES + ((SPELL_REJECTS_TABLE,) if self.spell_sources else ())
+        return self.feature_cache.get(self._cache_key(definitions), names)
 
     def _pool_stored(self, stored: bool) -> None:
         self.cache_status = "miss, stored" if stored else "miss, not writable"
