@@ -8,11 +8,12 @@ there the stages are the same, and so is the shape of `results.json`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ from jdl.estimation.ratios import effect_ratios
 from jdl.estimation.sensitivity import e_value, placebo_estimate, rosenbaum_bounds
 from jdl.estimation.survival import time_to_first_reoffence_curves
 from jdl.matching import MatchingResult, match
+from jdl.matching.background import background_executor, taken
 from jdl.measures import OutcomeColumn
 from jdl.spec import LoadedSpec, Spec, spec_sha256
 
@@ -196,7 +198,7 @@ class Evaluation(ABC):
         # the unmatched differences need no matching: they are computed on a second thread while
         # the matching's serial parts leave a core idle, each one whole on that thread (the same
         # arithmetic as on the main thread); the estimation stage collects them in outcome order
-        background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jdl-naive")
+        background = background_executor("jdl-naive")
         try:
             treated_column = frame["treated"]
             naive_futures = {
@@ -298,7 +300,10 @@ class Evaluation(ABC):
                 }
             entry = apply_disclosure(entry, treated_reoffenders=reoffenders, name=column.name)
             measures[column.name] = entry
-            raw = naive_futures[column.name].result()  # its errors are raised here, in outcome order
+            # its errors are raised here, in outcome order; one not started yet is computed here
+            raw = taken(naive_futures[column.name], functools.partial(
+                naive_difference, frame[column.name], frame["treated"], spec.estimator, kind=column.kind,
+                power=False))
             naive[column.name] = {
                 "treatment": raw.treatment_mean, "comparison": raw.comparison_mean,
                 "difference": raw.difference, "ci_low": raw.ci_low, "ci_high": raw.ci_high,
