@@ -280,3 +280,37 @@ def test_background_thread_runs_at_a_lower_priority_on_linux() -> None:
         theirs = executor.submit(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())).result()
     assert theirs == min(mine + BACKGROUND_NICE, 19)
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine  # the caller's is unchanged
+
+
+def test_design_matrix_on_two_threads_matches_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    import jdl.matching.design as design
+    from jdl.errors import JdlUserError
+
+    rng = np.random.default_rng(41)
+    n = 2_000
+    frame = pd.DataFrame({
+        "age": rng.normal(30, 8, n),
+        "male": rng.random(n) < 0.5,
+        "region": pd.Series(rng.choice(["north", "south", "east"], n), dtype="string"),
+        "disposal": pd.Categorical(rng.choice(["fine", "custody", "community"], n),
+                                   categories=["custody", "community", "fine"]),
+        "priors": rng.poisson(2, n),
+    })
+    columns = list(frame.columns)
+    monkeypatch.setattr(design, "PARALLEL_ROWS", 1)
+    threaded = design.design_matrix(frame, columns)
+    monkeypatch.setattr(design, "PARALLEL_ROWS", 10**9)
+    serial = design.design_matrix(frame, columns)
+    pd.testing.assert_frame_equal(threaded, serial, check_exact=True)
+    assert list(threaded.columns) == ["age", "male", "regionnorth", "regionsouth", "disposalcommunity",
+                                      "disposalfine", "priors"]
+    # problems: every one reported, in the order of the columns, on either path
+    bad = frame.assign(constant=1.0, gap=np.where(np.arange(n) == 3, np.nan, 1.0))
+    messages = []
+    for rows in (1, 10**9):
+        monkeypatch.setattr(design, "PARALLEL_ROWS", rows)
+        with pytest.raises(JdlUserError) as caught:
+            design.design_matrix(bad, ["gap", "age", "absent", "constant"])
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
+    assert messages[0].index("'gap'") < messages[0].index("'absent'") < messages[0].index("'constant'")
