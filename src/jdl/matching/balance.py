@@ -355,14 +355,22 @@ def balance_table(
             return _after(early.take(column), groups)
         return _after(_covariate_before(X, column, estimand, groups.sides), groups)
 
+    def distance_row() -> dict[str, object]:
+        return _row("distance", "distance", np.asarray(distance, float), estimand, groups)
+
     rows = []
-    if distance is not None:
-        rows.append(_row("distance", "distance", np.asarray(distance, float), estimand, groups))
     if len(treated) >= PARALLEL_ROWS and len(X.columns) > 1:
-        # columns are independent and their numpy work releases the GIL: two at a time, same arithmetic
+        # rows are independent and their numpy work releases the GIL: two at a time, same arithmetic;
+        # the distance row (a sort of every unit's distance) is queued first, as the longest
         with ThreadPoolExecutor(max_workers=2) as pool:
-            rows.extend(pool.map(covariate_row, X.columns))
+            first = pool.submit(distance_row) if distance is not None else None
+            covariate_rows = list(pool.map(covariate_row, X.columns))
+            if first is not None:
+                rows.append(first.result())
+            rows.extend(covariate_rows)
     else:
+        if distance is not None:
+            rows.append(distance_row())
         rows.extend(covariate_row(column) for column in X.columns)
     return pd.DataFrame(rows, columns=BALANCE_COLUMNS)
 
