@@ -226,3 +226,26 @@ def test_coverage_sanity_over_seeds(seed: int) -> None:
     result = match(frame, treatment="treat", covariates=["x", "z"], spec=MatchingSpec(caliper={"width": 0.2}))
     est = estimate(frame["y"], result, EstimatorSpec(), kind="binary")
     assert abs(est.difference - TRUE_ATT) < 4 * est.se
+
+
+@pytest.mark.parametrize("missing", [False, True])
+def test_naive_difference_without_power_is_the_same_estimate(missing: bool) -> None:
+    frame = planted(7, n=5_000)
+    y = frame["y"].copy()
+    if missing:
+        y.iloc[::7] = np.nan
+    full = naive_difference(y, frame["treat"], EstimatorSpec(), kind="binary")
+    lean = naive_difference(y, frame["treat"], EstimatorSpec(), kind="binary", power=False)
+    assert lean.people_needed is None and lean.min_detectable_effect is None
+    assert full.min_detectable_effect is not None
+    for name in ("treatment_mean", "comparison_mean", "difference", "se", "ci_low", "ci_high", "p_value",
+                 "significant", "n_treatment", "n_comparison", "parameters"):
+        assert getattr(lean, name) == getattr(full, name), name
+    kept = y.notna().to_numpy()
+    treated = frame["treat"].to_numpy()
+    assert full.n_treatment == int((kept & treated).sum())
+    assert full.n_comparison == int((kept & ~treated).sum())
+    # the plain formulation: WLS of the present outcomes on [1, treated] with HC1
+    fit = sm.OLS(y[kept].to_numpy(), sm.add_constant(treated[kept].astype(float))).fit(cov_type="HC1")
+    assert full.difference == pytest.approx(fit.params[1], abs=1e-12)
+    assert full.se == pytest.approx(fit.bse[1], rel=1e-10)

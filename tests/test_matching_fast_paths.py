@@ -196,3 +196,121 @@ def test_balance_table_with_no_matched_comparison_units_gives_nan_after() -> Non
                                             treated, weights, "ATT") for c in X.columns], columns=BALANCE_COLUMNS)
     pd.testing.assert_frame_equal(table, plain, check_exact=True)
     assert table["ecdf_mean_after"].isna().all() and table["mean_comparison_after"].isna().all()
+
+
+@pytest.mark.parametrize("started", ["all", "none", "some"])
+@pytest.mark.parametrize("estimand", ["ATT", "ATE"])
+def test_balance_with_its_early_half_is_bit_identical_to_the_plain_formulas(started: str, estimand: str) -> None:
+    import threading
+
+    from jdl.matching.background import background_executor
+    from jdl.matching.balance import EarlyBalance
+
+    rng = np.random.default_rng(31)
+    n = 4_000
+    X = pd.DataFrame({
+        "age": np.round(rng.normal(30, 8, n), 1),
+        "male": (rng.random(n) < 0.5).astype(float),
+        "priors": rng.poisson(2, n).astype(float),
+        "rate": rng.exponential(1.0, n),
+    })
+    treated = rng.random(n) < 0.1
+    weights = np.where(treated, 1.0, np.where(rng.random(n) < 0.05, rng.integers(1, 6, n) / 5.0, 0.0))
+    distance = rng.random(n)
+    gate = threading.Event()
+    with background_executor("test-balance") as executor:
+        if started != "all":  # the worker is held: the early halves wait in its queue (computed by the caller)
+            executor.submit(gate.wait)
+        early = EarlyBalance(X, treated, estimand, executor)
+        if started == "some":  # the first half done on the worker, the others done, running or queued
+            gate.set()
+            early._pending["age"].result()
+        table = balance_table(X, treated, weights, estimand=estimand, distance=distance, early=early)
+        gate.set()
+    plain = pd.DataFrame(
+        [plain_balance_row("distance", "distance", distance, treated, weights, estimand)]
+        + [plain_balance_row(c, "binary" if is_binary(X[c].to_numpy()) else "continuous",
+                             X[c].to_numpy(), treated, weights, estimand) for c in X.columns],
+        columns=BALANCE_COLUMNS,
+    )
+    pd.testing.assert_frame_equal(table, plain, check_exact=True)
+    for column in BALANCE_COLUMNS[2:10] + BALANCE_COLUMNS[11:]:
+        assert table[column].to_numpy().tobytes() == plain[column].to_numpy().tobytes(), column
+
+
+def test_early_balance_refuses_another_estimand() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from jdl.matching.balance import EarlyBalance
+
+    X = pd.DataFrame({"age": [20.0, 30.0, 40.0, 50.0]})
+    treated = np.array([True, False, True, False])
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        early = EarlyBalance(X, treated, "ATT", executor)
+        with pytest.raises(ValueError, match="estimand"):
+            balance_table(X, treated, np.ones(4), estimand="ATE", early=early)
+
+
+def test_taken_waits_for_a_started_task_and_computes_a_queued_one_here() -> None:
+    import threading
+
+    from jdl.matching.background import background_executor, taken
+
+    gate = threading.Event()
+    with background_executor("test-taken") as executor:
+        running = executor.submit(lambda: (gate.wait(), threading.get_ident())[1])
+        queued = executor.submit(threading.get_ident)
+        assert taken(queued, threading.get_ident) == threading.get_ident()  # not started: computed here
+        assert queued.cancelled()
+        gate.set()
+        assert taken(running, threading.get_ident) != threading.get_ident()
+
+
+def test_background_thread_runs_at_a_lower_priority_on_linux() -> None:
+    import os
+    import sys
+    import threading
+
+    from jdl.matching.background import BACKGROUND_NICE, background_executor
+
+    if sys.platform != "linux":
+        pytest.skip("thread priorities are set on Linux only")
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    with background_executor("test-nice") as executor:
+        theirs = executor.submit(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())).result()
+    assert theirs == min(mine + BACKGROUND_NICE, 19)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine  # the caller's is unchanged
+
+
+def test_design_matrix_on_two_threads_matches_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    import jdl.matching.design as design
+    from jdl.errors import JdlUserError
+
+    rng = np.random.default_rng(41)
+    n = 2_000
+    frame = pd.DataFrame({
+        "age": rng.normal(30, 8, n),
+        "male": rng.random(n) < 0.5,
+        "region": pd.Series(rng.choice(["north", "south", "east"], n), dtype="string"),
+        "disposal": pd.Categorical(rng.choice(["fine", "custody", "community"], n),
+                                   categories=["custody", "community", "fine"]),
+        "priors": rng.poisson(2, n),
+    })
+    columns = list(frame.columns)
+    monkeypatch.setattr(design, "PARALLEL_ROWS", 1)
+    threaded = design.design_matrix(frame, columns)
+    monkeypatch.setattr(design, "PARALLEL_ROWS", 10**9)
+    serial = design.design_matrix(frame, columns)
+    pd.testing.assert_frame_equal(threaded, serial, check_exact=True)
+    assert list(threaded.columns) == ["age", "male", "regionnorth", "regionsouth", "disposalcommunity",
+                                      "disposalfine", "priors"]
+    # problems: every one reported, in the order of the columns, on either path
+    bad = frame.assign(constant=1.0, gap=np.where(np.arange(n) == 3, np.nan, 1.0))
+    messages = []
+    for rows in (1, 10**9):
+        monkeypatch.setattr(design, "PARALLEL_ROWS", rows)
+        with pytest.raises(JdlUserError) as caught:
+            design.design_matrix(bad, ["gap", "age", "absent", "constant"])
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
+    assert messages[0].index("'gap'") < messages[0].index("'absent'") < messages[0].index("'constant'")

@@ -258,12 +258,13 @@ def assemble_result(
     se: float,
     interval: tuple[float, float],
     p_value: float,
-    power_sample: PowerInputs,
+    power_sample: PowerInputs | None,
     n_treatment: int,
     n_comparison: int,
     significant: bool | None = None,
 ) -> EstimateResult:
-    """The EstimateResult of an estimate and its uncertainty, with the power summary added.
+    """The EstimateResult of an estimate and its uncertainty, with the power summary added
+    (`power_sample` None: without it, the power fields None).
 
     `significant` defaults to p < alpha; a bootstrap passes whether its interval excludes zero.
     """
@@ -271,7 +272,7 @@ def assemble_result(
     if significant is None:
         significant = bool(p_value < alpha)
     comparison_mean = treatment_mean - difference
-    needed, mde, ess_c = power_summary(
+    needed, mde, ess_c = (None, None, None) if power_sample is None else power_summary(
         binary, power_sample, treatment_mean, comparison_mean, significant, alpha
     )
     return EstimateResult(
@@ -307,8 +308,10 @@ def _result(
     n_comparison: int,
     extra: dict[str, Any],
     design: np.ndarray | None = None,
+    power: bool = True,
 ) -> EstimateResult:
-    """The WLS coefficient on treatment (plus covariates in `design`, if given) and its uncertainty."""
+    """The WLS coefficient on treatment (plus covariates in `design`, if given) and its uncertainty
+    (`power` False: without the power summary)."""
     require_both_groups(n_treatment, n_comparison)
     alpha = significance_level(spec)
     treatment_mean = float(np.average(data.y[data.treated], weights=data.weights[data.treated]))
@@ -403,7 +406,8 @@ def _result(
         interval=(ci_low, ci_high),
         p_value=p_value,
         significant=significant,
-        power_sample=PowerInputs(data.y, data.treated, data.weights, unit_weights=data.unit_weights),
+        power_sample=PowerInputs(data.y, data.treated, data.weights, unit_weights=data.unit_weights)
+        if power else None,
         n_treatment=n_treatment,
         n_comparison=n_comparison,
     )
@@ -571,18 +575,22 @@ def estimate(
 
 
 def naive_difference(
-    outcome: pd.Series, treated: pd.Series, spec: EstimatorSpec, *, kind: OutcomeKind
+    outcome: pd.Series, treated: pd.Series, spec: EstimatorSpec, *, kind: OutcomeKind, power: bool = True
 ) -> EstimateResult:
-    """Unmatched, unweighted difference in means with an HC1 robust standard error."""
+    """Unmatched, unweighted difference in means with an HC1 robust standard error; `power` False
+    leaves out the power summary (two variances over the whole pool) when it is not reported."""
     y = check_outcome(outcome, kind, "outcome")
     group = np.asarray(treated).astype(bool)
     keep = ~np.isnan(y)
+    if not keep.all():  # with every outcome present the rows are the arrays themselves, not copies
+        y, group = y[keep], group[keep]
+    n_treatment = int(np.count_nonzero(group))
     data = AnalysisData(
-        y=y[keep],
-        treated=group[keep],
-        weights=np.ones(int(keep.sum())),
+        y=y,
+        treated=group,
+        weights=np.ones(len(y)),
         clusters=None,
-        bootstrap_clusters=np.arange(int(keep.sum())),
+        bootstrap_clusters=np.arange(len(y)),
         description="heteroskedasticity-robust (HC1)",
         resampled="units",
         unit_weights=True,
@@ -594,7 +602,8 @@ def naive_difference(
         estimand="unadjusted",
         method="naive_difference",
         variance_method="robust",
-        n_treatment=int((keep & group).sum()),
-        n_comparison=int((keep & ~group).sum()),
+        n_treatment=n_treatment,
+        n_comparison=len(y) - n_treatment,
         extra={"outcome_kind": kind},
+        power=power,
     )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from jdl.matching.background import taken
 
 GOOD_SMD = 0.05
 # Tables of at least this many units compute their covariates' rows on two threads.
@@ -174,18 +177,26 @@ class _PositiveWeights:
         return float((self.w * np.square(kept - mean)).sum() / self.denominator)
 
 
-class _Groups:
-    """What every covariate's row shares: the groups, their weights and eCDF steps, computed once."""
+class _Sides:
+    """The groups and what depends on them alone (not on the weights), computed once."""
 
-    def __init__(self, treated: np.ndarray, weights: np.ndarray) -> None:
+    def __init__(self, treated: np.ndarray) -> None:
         self.treated, self.control = treated, ~treated
-        self.wt, self.wc = weights[treated], weights[self.control]
-        self.wt_sum, self.wc_sum = self.wt.sum(), self.wc.sum()
         self.unit_t = _UnitWeights(int(treated.sum()))
         self.unit_c = _UnitWeights(len(treated) - self.unit_t.n)
         self.usable_before = self.unit_t.n > 0 and self.unit_c.n > 0
-        self.usable_after = self.wt_sum > 0 and self.wc_sum > 0
         self.signed_before = _signed(treated, np.ones(len(treated))) if self.usable_before else None
+
+
+class _Groups:
+    """What every covariate's row shares: the groups, their weights and eCDF steps, computed once."""
+
+    def __init__(self, treated: np.ndarray, weights: np.ndarray, sides: _Sides | None = None) -> None:
+        self.sides = sides if sides is not None else _Sides(treated)
+        self.treated, self.control = self.sides.treated, self.sides.control
+        self.wt, self.wc = weights[treated], weights[self.control]
+        self.wt_sum, self.wc_sum = self.wt.sum(), self.wc.sum()
+        self.usable_after = self.wt_sum > 0 and self.wc_sum > 0
         self.signed_after = _signed(treated, weights) if self.usable_after else None
         self.positive_t = _PositiveWeights(np.flatnonzero(treated), self.wt)
         self.positive_c = _PositiveWeights(np.flatnonzero(self.control), self.wc)
@@ -200,54 +211,115 @@ def _ecdf_gaps(ordered_signed: np.ndarray, last_of_value: np.ndarray) -> tuple[f
     return float(gaps.mean()), float(gaps.max())
 
 
-def _row(name: str, kind: str, values: np.ndarray, estimand: str, groups: _Groups) -> dict[str, object]:
-    """One covariate's balance row, with the arithmetic of weighted_mean, weighted_variance and
-    ecdf_differences (bit for bit; tested) but each pass over the rows done once."""
+@dataclass(frozen=True)
+class _Before:
+    """One covariate's numbers that do not depend on the matching weights."""
+
+    name: str
+    kind: str
+    values: np.ndarray
+    denominator: float
+    mean_t: float
+    mean_c: float
+    ratio: float
+    ecdf: tuple[float, float]
+    order: np.ndarray | None  # continuous: an argsort of the values, and where each distinct value ends
+    last_of_value: np.ndarray | None
+
+
+def _before(name: str, kind: str, values: np.ndarray, estimand: str, sides: _Sides) -> _Before:
     binary = kind == "binary"
-    t, c = values[groups.treated], values[groups.control]
-    var_t, var_c = groups.unit_t.variance(t, binary), groups.unit_c.variance(c, binary)
+    t, c = values[sides.treated], values[sides.control]
+    var_t, var_c = sides.unit_t.variance(t, binary), sides.unit_c.variance(c, binary)
     if estimand == "ATT":
         denominator = float(np.sqrt(var_t))
     elif estimand == "ATC":
         denominator = float(np.sqrt(var_c))
     else:
         denominator = float(np.sqrt((var_t + var_c) / 2.0))
-    mean_t_before, mean_c_before = groups.unit_t.mean(t), groups.unit_c.mean(c)
-    mean_t_after = groups.mean_after(t, groups.wt, groups.wt_sum)
-    mean_c_after = groups.mean_after(c, groups.wc, groups.wc_sum)
-    smd_after = _smd(mean_t_after - mean_c_after, denominator)
+    mean_t, mean_c = sides.unit_t.mean(t), sides.unit_c.mean(c)
     nan = float("nan")
     if binary:
-        ratio_before = ratio_after = nan
-        ecdf_before = (abs(mean_t_before - mean_c_before),) * 2 if groups.usable_before else (nan, nan)
+        ecdf = (abs(mean_t - mean_c),) * 2 if sides.usable_before else (nan, nan)
+        return _Before(name, kind, values, denominator, mean_t, mean_c, nan, ecdf, None, None)
+    # not binary: var_t and var_c are already the variances of the ratio (binary=False)
+    order = np.argsort(values)
+    ordered = values[order]
+    last_of_value = np.append(ordered[1:] != ordered[:-1], True)
+    ecdf = (_ecdf_gaps(sides.signed_before[order], last_of_value)
+            if sides.signed_before is not None else (nan, nan))
+    return _Before(name, kind, values, denominator, mean_t, mean_c, _ratio(var_t, var_c), ecdf, order,
+                   last_of_value)
+
+
+def _after(before: _Before, groups: _Groups) -> dict[str, object]:
+    values = before.values
+    t, c = values[groups.treated], values[groups.control]
+    mean_t_after = groups.mean_after(t, groups.wt, groups.wt_sum)
+    mean_c_after = groups.mean_after(c, groups.wc, groups.wc_sum)
+    smd_after = _smd(mean_t_after - mean_c_after, before.denominator)
+    nan = float("nan")
+    if before.order is None:
+        ratio_after = nan
         ecdf_after = (abs(mean_t_after - mean_c_after),) * 2 if groups.usable_after else (nan, nan)
     else:
-        ratio_before = _ratio(groups.unit_t.variance(t, False), groups.unit_c.variance(c, False))
         ratio_after = _ratio(groups.positive_t.variance(values, t), groups.positive_c.variance(values, c))
-        order = np.argsort(values)
-        ordered = values[order]
-        last_of_value = np.append(ordered[1:] != ordered[:-1], True)
-        ecdf_before = (_ecdf_gaps(groups.signed_before[order], last_of_value)
-                       if groups.signed_before is not None else (nan, nan))
-        ecdf_after = (_ecdf_gaps(groups.signed_after[order], last_of_value)
+        ecdf_after = (_ecdf_gaps(groups.signed_after[before.order], before.last_of_value)
                       if groups.signed_after is not None else (nan, nan))
     return {
-        "ecdf_mean_before": ecdf_before[0],
+        "ecdf_mean_before": before.ecdf[0],
         "ecdf_mean_after": ecdf_after[0],
-        "ecdf_max_before": ecdf_before[1],
+        "ecdf_max_before": before.ecdf[1],
         "ecdf_max_after": ecdf_after[1],
-        "covariate": name,
-        "kind": kind,
+        "covariate": before.name,
+        "kind": before.kind,
         "mean_treatment": mean_t_after,
-        "mean_treatment_before": mean_t_before,
-        "mean_comparison_before": mean_c_before,
+        "mean_treatment_before": before.mean_t,
+        "mean_comparison_before": before.mean_c,
         "mean_comparison_after": mean_c_after,
-        "smd_before": _smd(mean_t_before - mean_c_before, denominator),
+        "smd_before": _smd(before.mean_t - before.mean_c, before.denominator),
         "smd_after": smd_after,
-        "variance_ratio_before": ratio_before,
+        "variance_ratio_before": before.ratio,
         "variance_ratio_after": ratio_after,
         "flag": flag(smd_after),
     }
+
+
+def _row(name: str, kind: str, values: np.ndarray, estimand: str, groups: _Groups) -> dict[str, object]:
+    """One covariate's balance row, with the arithmetic of weighted_mean, weighted_variance and
+    ecdf_differences (bit for bit; tested) but each pass over the rows done once."""
+    return _after(_before(name, kind, values, estimand, groups.sides), groups)
+
+
+def _covariate_before(X: pd.DataFrame, column: object, estimand: str, sides: _Sides) -> _Before:
+    values = X[column].to_numpy(dtype=float)
+    kind = "binary" if is_binary(values) else "continuous"
+    return _before(str(column), kind, values, estimand, sides)
+
+
+class EarlyBalance:
+    """The weight-free half of every covariate's balance row (the groups' means and variances
+    before matching, the sort of a continuous column and its eCDF gaps before), started on a
+    background thread before the weights are known: the propensity fit and the matcher leave a
+    core idle for long stretches. balance_table takes a column's half when its task has started
+    (waiting for it to finish) and computes it itself otherwise, so every number comes from the
+    same arithmetic either way."""
+
+    def __init__(self, X: pd.DataFrame, treated: np.ndarray, estimand: str, executor: Executor) -> None:
+        self.X, self.estimand = X, estimand
+        self.sides = _Sides(np.asarray(treated, dtype=bool))
+        self._pending: dict[object, Future[_Before]] = {
+            column: executor.submit(_covariate_before, X, column, estimand, self.sides) for column in X.columns
+        }
+
+    def take(self, column: object) -> _Before:
+        return taken(self._pending.pop(column),
+                     lambda: _covariate_before(self.X, column, self.estimand, self.sides))
+
+    def cancel(self) -> None:
+        """Drop the tasks not started yet (balance_table will not ask for them)."""
+        for future in self._pending.values():
+            future.cancel()
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -261,6 +333,7 @@ def balance_table(
     *,
     estimand: str = "ATT",
     distance: np.ndarray | None = None,
+    early: EarlyBalance | None = None,
 ) -> pd.DataFrame:
     """One row per design-matrix column (and first a 'distance' row when given).
 
@@ -269,24 +342,35 @@ def balance_table(
     matching; a binary column's SD is sqrt(p(1-p)). Variance ratios are treated /
     comparison (weighted after matching) and NaN for binary columns. Means after
     matching are weighted by the matching weights (units with weight 0 drop out).
+    `early`: the weight-free halves of the rows, started on X and these groups (EarlyBalance).
     """
     treated = np.asarray(treated, dtype=bool)
     weights = np.asarray(weights, dtype=float)
-    groups = _Groups(treated, weights)
+    if early is not None and early.estimand != estimand:
+        raise ValueError("the early balance was started for another estimand")
+    groups = _Groups(treated, weights, early.sides if early is not None else None)
 
     def covariate_row(column: object) -> dict[str, object]:
-        values = X[column].to_numpy(dtype=float)
-        kind = "binary" if is_binary(values) else "continuous"
-        return _row(str(column), kind, values, estimand, groups)
+        if early is not None:
+            return _after(early.take(column), groups)
+        return _after(_covariate_before(X, column, estimand, groups.sides), groups)
+
+    def distance_row() -> dict[str, object]:
+        return _row("distance", "distance", np.asarray(distance, float), estimand, groups)
 
     rows = []
-    if distance is not None:
-        rows.append(_row("distance", "distance", np.asarray(distance, float), estimand, groups))
     if len(treated) >= PARALLEL_ROWS and len(X.columns) > 1:
-        # columns are independent and their numpy work releases the GIL: two at a time, same arithmetic
+        # rows are independent and their numpy work releases the GIL: two at a time, same arithmetic;
+        # the distance row (a sort of every unit's distance) is queued first, as the longest
         with ThreadPoolExecutor(max_workers=2) as pool:
-            rows.extend(pool.map(covariate_row, X.columns))
+            first = pool.submit(distance_row) if distance is not None else None
+            covariate_rows = list(pool.map(covariate_row, X.columns))
+            if first is not None:
+                rows.append(first.result())
+            rows.extend(covariate_rows)
     else:
+        if distance is not None:
+            rows.append(distance_row())
         rows.extend(covariate_row(column) for column in X.columns)
     return pd.DataFrame(rows, columns=BALANCE_COLUMNS)
 

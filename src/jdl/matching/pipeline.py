@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 from jdl.errors import EvaluationCannotComplete, JdlUserError
-from jdl.matching.balance import balance_table
+from jdl.matching.background import background_executor
+from jdl.matching.balance import PARALLEL_ROWS, EarlyBalance, balance_table
 from jdl.matching.design import design_matrix
 from jdl.matching.distances import covariate_caliper_criteria, mahalanobis_transform
 from jdl.matching.matchers import MATCHERS, MatchingProblem
@@ -167,6 +168,23 @@ def match(
     """
     treated = treatment_indicator(frame, treatment)
     X = design_matrix(frame, covariates)
+    if len(frame) < PARALLEL_ROWS:
+        return _match(frame, X, treated, covariates, spec, score, None)
+    # the weight-free half of the balance table runs on a second thread from here: the score's
+    # fit and the matcher leave a core idle for long stretches
+    background = background_executor("jdl-balance")
+    early = EarlyBalance(X, treated, spec.estimand, background)
+    try:
+        return _match(frame, X, treated, covariates, spec, score, early)
+    finally:
+        early.cancel()
+        background.shutdown(wait=True, cancel_futures=True)
+
+
+def _match(
+    frame: pd.DataFrame, X: pd.DataFrame, treated: np.ndarray, covariates: list[str], spec: MatchingSpec,
+    score: np.ndarray | None, early: EarlyBalance | None,
+) -> MatchingResult:
     propensity = _propensity(frame, X, treated, spec, score)
     distance = propensity.score if spec.propensity.link == "logit" else propensity.linear_predictor
     _require_overlap(distance, treated, spec.propensity.link)
@@ -221,7 +239,7 @@ def match(
         index=frame.index,
         columns=UNIT_COLUMNS,
     )
-    balance = balance_table(X, treated, weights, estimand=spec.estimand, distance=distance)
+    balance = balance_table(X, treated, weights, estimand=spec.estimand, distance=distance, early=early)
     parameters = {
         "method": spec.method,
         "estimand": spec.estimand,
