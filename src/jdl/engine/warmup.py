@@ -11,6 +11,7 @@ per-module import lock), one it failed to import is imported again and fails the
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 
 from jdl.spec import Spec
@@ -34,6 +35,12 @@ AFTER_THE_PASS = (
 )
 OUTCOME_MODEL_ESTIMATORS = frozenset({"aipw"})
 META_LEARNERS = frozenset({"s_learner", "t_learner", "x_learner", "dr_learner"})
+# The stage whose start starts the imports: the pass over the records, whose numba kernels and
+# Arrow reads release the GIL (the linkage before it holds the GIL most of the time, and imports
+# started with the run slowed it by about a second at 1M). $JDL_BACKGROUND_IMPORTS names another
+# stage, "start" (as soon as the spec is checked) or "off" (each stage imports what it uses).
+START_STAGE = "features"
+START_STAGE_ENV = "JDL_BACKGROUND_IMPORTS"
 LEARNER_MODULES = {
     "linear": "sklearn.linear_model",
     "gradient_boosting": "sklearn.ensemble",
@@ -53,24 +60,38 @@ def modules_for(spec: Spec) -> tuple[str, ...]:
     return tuple(modules)
 
 
+def start_stage() -> str:
+    return os.environ.get(START_STAGE_ENV) or START_STAGE
+
+
 class BackgroundImports:
-    """Imports `modules` in order on a thread of their own; `join` waits for it."""
+    """Imports `modules` in order on a thread of their own, from `start` on; `join` waits for it."""
 
     def __init__(self, modules: tuple[str, ...]) -> None:
         self.modules = modules
         self.failed: list[str] = []
-        for name in FILTER_SETTING:
-            _try_import(name, self.failed)
         # not a daemon: an interpreter that exits mid-import can crash in a daemon thread
         self._thread = threading.Thread(target=self._run, name="jdl-background-imports")
-        self._thread.start()
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start importing (a second call does nothing)."""
+        with self._lock:
+            if self._thread.ident is not None:
+                return
+            for name in FILTER_SETTING:
+                _try_import(name, self.failed)
+            self._thread.start()
 
     def _run(self) -> None:
         for name in self.modules:
             _try_import(name, self.failed)
 
     def join(self) -> None:
-        self._thread.join()
+        with self._lock:
+            started = self._thread.ident is not None
+        if started:
+            self._thread.join()
 
 
 def _try_import(name: str, failed: list[str]) -> None:
@@ -80,4 +101,4 @@ def _try_import(name: str, failed: list[str]) -> None:
         failed.append(name)
 
 
-__all__ = ["BackgroundImports", "modules_for"]
+__all__ = ["BackgroundImports", "modules_for", "start_stage"]
