@@ -2,10 +2,11 @@
 
 Estimation (scipy.stats, statsmodels) and the report (matplotlib, Jinja) take over a second to
 import, all of it holding the GIL on one core. Imported at start-up they delay the first Dask
-work by that much; imported on a thread while the pass runs (numba kernels and Arrow reads that
-release the GIL), they mostly fill time a core would otherwise spend waiting. The stages still
-import what they use themselves: a module the thread has not finished is waited for (Python's
-per-module import lock), one it failed to import is imported again and fails there, as before.
+work by that much; imported on a thread while matching runs (numpy, BLAS and numba work that
+leaves a core idle about half the time), they mostly fill time a core would otherwise spend
+waiting. The stages still import what they use themselves: a module the thread has not
+finished is waited for (Python's per-module import lock), one it failed to import is imported
+again and fails there, as before.
 """
 
 from __future__ import annotations
@@ -35,11 +36,14 @@ AFTER_THE_PASS = (
 )
 OUTCOME_MODEL_ESTIMATORS = frozenset({"aipw"})
 META_LEARNERS = frozenset({"s_learner", "t_learner", "x_learner", "dr_learner"})
-# The stage whose start starts the imports: the pass over the records, whose numba kernels and
-# Arrow reads release the GIL (the linkage before it holds the GIL most of the time, and imports
-# started with the run slowed it by about a second at 1M). $JDL_BACKGROUND_IMPORTS names another
-# stage, "start" (as soon as the spec is checked) or "off" (each stage imports what it uses).
-START_STAGE = "features"
+# The stage whose start starts the imports: matching, after the pass over the records, which
+# leaves a core idle about half of its time (the thread count sampled at 10M: 1.4 runnable on
+# average, against 2.0 in the pass and 1.8 in the linkage). Started with the pass the imports
+# held the GIL against its Arrow reads and kernels' glue (features +0.7 to +1.2 s at 10M); started
+# with the run, against the linkage (+1 s at 1M). They are done before estimation needs them.
+# $JDL_BACKGROUND_IMPORTS names another stage, "start" (as soon as the spec is checked) or "off"
+# (each stage imports what it uses).
+START_STAGE = "matching"
 START_STAGE_ENV = "JDL_BACKGROUND_IMPORTS"
 LEARNER_MODULES = {
     "linear": "sklearn.linear_model",
