@@ -40,7 +40,8 @@ META_LEARNERS = frozenset({"s_learner", "t_learner", "x_learner", "dr_learner"})
 # leaves a core idle about half of its time (the thread count sampled at 10M: 1.4 runnable on
 # average, against 2.0 in the pass and 1.8 in the linkage). Started with the pass the imports
 # held the GIL against its Arrow reads and kernels' glue (features +0.7 to +1.2 s at 10M); started
-# with the run, against the linkage (+1 s at 1M). They are done before estimation needs them.
+# with the run, against the linkage (+1 s at 1M). Matching grows too (about +0.8 s at 10M on a
+# quiet machine), so the gain at 10M is within run-to-run noise; at 1M it is about 0.3 s.
 # $JDL_BACKGROUND_IMPORTS names another stage, "start" (as soon as the spec is checked) or "off"
 # (each stage imports what it uses).
 START_STAGE = "matching"
