@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 
 def _imported_after(code: str) -> dict[str, object]:
@@ -35,3 +36,69 @@ def _cpus() -> int:
     from jdl.engine.run import local_worker_count
 
     return local_worker_count()
+
+
+# estimation's and the report's libraries: imported by a run on a background thread during the
+# pass (jdl.engine.warmup), never by checking a spec
+LATER = ("scipy.stats", "scipy.optimize", "statsmodels.stats.power", "statsmodels.duration.survfunc",
+         "matplotlib", "jinja2.sandbox", "sklearn", "causalml", "ruamel.yaml", "jdl.report")
+FIXTURES = Path(__file__).parent / "fixtures" / "specs"
+_LATER_LOADED = f"[m for m in {LATER!r} if m in sys.modules]"
+
+
+def test_importing_the_run_leaves_estimation_and_report_libraries_for_later() -> None:
+    seen = _imported_after(f"""
+        import json, sys
+        import jdl.engine.run
+        print(json.dumps({{"later": {_LATER_LOADED}}}))
+    """)
+    assert seen == {"later": []}
+
+
+def test_validate_imports_no_estimation_or_report_library() -> None:
+    seen = _imported_after(f"""
+        import json, sys
+        from jdl.cli import main
+        status = main(["validate", {str(FIXTURES / "minimal_records.yaml")!r}])
+        print(json.dumps({{"status": status, "later": {_LATER_LOADED}}}))
+    """)
+    assert seen == {"status": 0, "later": []}
+
+
+def test_an_unknown_estimator_still_fails_validation_before_any_data_is_read(tmp_path: Path) -> None:
+    spec = tmp_path / "unknown_estimator.yaml"
+    spec.write_text((FIXTURES / "minimal_records.yaml").read_text() + "estimator: {method: no_such_estimator}\n")
+    validate = subprocess.run([sys.executable, "-m", "jdl.cli", "validate", str(spec)], capture_output=True,
+                              text=True, cwd=tmp_path)
+    assert validate.returncode == 2
+    assert "estimator.method" in validate.stderr and "no_such_estimator" in validate.stderr
+    assert "weighted_difference" in validate.stderr  # the registry lists the names it has
+    # the run stops at the same check: its data paths do not exist, so reading them would fail otherwise
+    seen = _imported_after(f"""
+        import json, sys
+        from jdl.cli import main
+        status = main(["run", {str(spec)!r}, "--out", {str(tmp_path / "run")!r}, "--quiet"])
+        print(json.dumps({{"status": status, "later": {_LATER_LOADED}}}))
+    """)
+    assert seen == {"status": 2, "later": []}
+    assert not (tmp_path / "run").exists()
+
+
+def test_background_imports_load_every_module_a_spec_needs_after_the_pass() -> None:
+    seen = _imported_after(f"""
+        import json, sys, threading
+        from jdl.engine.warmup import BackgroundImports, modules_for
+        from jdl.spec import load_spec
+        spec = load_spec({str(FIXTURES / "minimal_records.yaml")!r}).spec
+        modules = modules_for(spec.model_copy(update={{"estimator": spec.estimator.model_copy(
+            update={{"method": "aipw"}})}}))
+        before = {{m: m in sys.modules for m in modules}}
+        imports = BackgroundImports(modules)
+        imports.start()
+        imports.start()  # a second start does nothing
+        imports.join()
+        print(json.dumps({{"before": any(before.values()), "after": all(m in sys.modules for m in modules),
+                          "failed": imports.failed, "statsmodels_api": "statsmodels.api" in modules,
+                          "threads": threading.active_count()}}))
+    """)
+    assert seen == {"before": False, "after": True, "failed": [], "statsmodels_api": True, "threads": 1}

@@ -25,10 +25,10 @@ from jdl.engine.evaluation import Evaluation, StageClock
 from jdl.engine.progress import current_client
 from jdl.engine.records import RecordsEvaluation
 from jdl.engine.table import TableEvaluation
+from jdl.engine.warmup import BackgroundImports, modules_for, start_stage
 from jdl.errors import EvaluationCannotComplete, JdlUserError
-from jdl.report import render_report
 from jdl.sources.cache import FeatureCache
-from jdl.spec import canonical_spec_json, spec_sha256
+from jdl.spec import LoadedSpec, canonical_spec_json, spec_sha256
 
 log = logging.getLogger("jdl")
 
@@ -226,6 +226,39 @@ def run_evaluation(
     """
     started = time.perf_counter()
     loaded = load_and_check(spec_path)
+    # estimation's and the report's libraries load on a thread while the pass runs (jdl.engine.warmup)
+    background_imports = BackgroundImports(modules_for(loaded.spec))
+    start_at = start_stage()
+    if start_at == "start":
+        background_imports.start()
+
+    def stage_started(name: str) -> None:
+        if name == start_at:
+            background_imports.start()
+        if on_stage is not None:
+            on_stage(name)
+
+    try:
+        return _run_checked(loaded, spec_path, started=started, out_dir=out_dir, scheduler=scheduler,
+                            on_stage=stage_started, cache_dir=cache_dir, use_cache=use_cache, progress=progress,
+                            local_scheduler=local_scheduler)
+    finally:
+        background_imports.join()
+
+
+def _run_checked(
+    loaded: LoadedSpec,
+    spec_path: Path,
+    *,
+    started: float,
+    out_dir: Path | None,
+    scheduler: str | None,
+    on_stage: Callable[[str], None] | None,
+    cache_dir: Path | str | None,
+    use_cache: bool,
+    progress: bool,
+    local_scheduler: str | None,
+) -> RunOutcome:
     spec = loaded.spec
     spec_hash = spec_sha256(spec)
     run_id = _run_id(spec_hash)
@@ -281,6 +314,8 @@ def run_evaluation(
         writer.text("attrition.json", canonical_json({"attrition": evaluation.attrition(), "reason": message}))
     else:
         with clock.stage("report"):
+            from jdl.report import render_report
+
             writer.csv("balance.csv", evaluation.balance)
             writer.parquet("matched.parquet", evaluation.matched)
             for fmt in spec.report.formats:

@@ -18,7 +18,6 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from jdl.errors import EvaluationCannotComplete, JdlUserError
 from jdl.estimation.power import min_detectable_effect, people_needed, pooled_sd
@@ -218,6 +217,8 @@ def normal_result(
     df: int | None = None,
 ) -> EstimateResult:
     """An EstimateResult with a Wald interval: normal reference (df None) or t with df."""
+    from scipy import stats
+
     alpha = significance_level(spec)
     reference = stats.norm if df is None else stats.t(df)
     critical = float(reference.ppf(1 - alpha / 2))
@@ -312,6 +313,8 @@ def _result(
 ) -> EstimateResult:
     """The WLS coefficient on treatment (plus covariates in `design`, if given) and its uncertainty
     (`power` False: without the power summary)."""
+    from scipy import stats
+
     require_both_groups(n_treatment, n_comparison)
     alpha = significance_level(spec)
     treatment_mean = float(np.average(data.y[data.treated], weights=data.weights[data.treated]))

@@ -35,7 +35,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from jdl.estimation.estimators import (
     ESTIMATORS,
@@ -188,6 +187,8 @@ def _meta_learner(name: str) -> Any:
         kind: OutcomeKind,
         covariates: pd.DataFrame | None = None,
     ) -> EstimateResult:
+        from scipy import stats
+
         reject_bootstrap(spec, name)
         require_covariates(covariates, name)
         sample = analysis_sample(outcome, matching, kind, covariates)

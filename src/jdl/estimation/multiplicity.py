@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from statsmodels.stats.multitest import multipletests
 
 from jdl.errors import JdlUserError
 
@@ -59,6 +58,8 @@ def adjust_p_values(
     alpha: float = 0.05,
 ) -> dict[str, AdjustedPValue]:
     """Adjusted p-value per measure, keyed as `p`; see the module docstring for the families."""
+    from statsmodels.stats.multitest import multipletests
+
     unknown = [name for name in primary if name not in p]
     if unknown:
         raise JdlUserError.single(

@@ -12,8 +12,6 @@ import math
 import warnings
 
 import numpy as np
-from statsmodels.stats.power import NormalIndPower, TTestIndPower
-from statsmodels.stats.proportion import proportion_effectsize
 
 POWER = 0.80
 
@@ -26,6 +24,8 @@ def pooled_sd(var_treatment: float, n_treatment: float, var_comparison: float, n
 
 
 def _solve(binary: bool, **kwargs: float | None) -> float:
+    from statsmodels.stats.power import NormalIndPower, TTestIndPower
+
     engine = NormalIndPower() if binary else TTestIndPower()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -48,6 +48,8 @@ def people_needed(
     if difference == 0 or not np.isfinite(difference):
         return None
     if binary:
+        from statsmodels.stats.proportion import proportion_effectsize
+
         effect = abs(float(proportion_effectsize(treatment_mean, comparison_mean)))
     else:
         if not sd > 0:

@@ -23,7 +23,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from jdl.errors import JdlUserError
 from jdl.estimation.estimators import (
@@ -92,6 +91,8 @@ def effect_ratios(
     A ratio is undefined (NaN, with a reason in parameters["undefined"]) when a
     group's mean is 0 (or, for the odds ratio, 1).
     """
+    from scipy import stats
+
     if kind not in ("binary", "count"):
         raise JdlUserError.single(
             "effect ratio", "ratios are defined for binary and count outcomes",

@@ -37,7 +37,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
 
 from jdl.estimation.estimators import OutcomeKind, check_outcome, estimate
 from jdl.estimation.result import EstimateResult
@@ -86,6 +85,8 @@ def poisson_binomial_upper_tail(probabilities: np.ndarray, at_least: int) -> flo
 
 
 def _upper_tail(probabilities: np.ndarray, at_least: int) -> float:
+    from scipy import stats
+
     if len(probabilities) <= EXACT_LIMIT:
         return poisson_binomial_upper_tail(probabilities, at_least)
     mean = probabilities.sum()
@@ -177,6 +178,8 @@ def rosenbaum_bounds(
     elif p_upper(gamma_max) < alpha:
         gamma_critical = None
     else:
+        from scipy import optimize
+
         gamma_critical = float(
             optimize.brentq(lambda g: p_upper(g) - alpha, 1.0, gamma_max, xtol=1e-6)
         )

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from statsmodels.duration.survfunc import SurvfuncRight
 
 from jdl.errors import JdlUserError
 from jdl.matching import MatchingResult
@@ -40,6 +39,8 @@ class KaplanMeierResult:
 
 def kaplan_meier(time: np.ndarray, event: np.ndarray, weights: np.ndarray | None = None) -> SurvivalCurve:
     """Weighted Kaplan-Meier estimate (statsmodels SurvfuncRight), starting at (0, 1)."""
+    from statsmodels.duration.survfunc import SurvfuncRight
+
     fit = SurvfuncRight(
         np.asarray(time, float), np.asarray(event, float),
         freq_weights=None if weights is None else np.asarray(weights, float),

@@ -46,7 +46,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 
 @dataclass(frozen=True)
@@ -402,6 +401,8 @@ def bootstrap_interval(
     are the draws' quantiles at Φ(z0 + (z0 + z)/(1 - a (z0 + z))) for z = ±z_{α/2}.
     The p-value is the α at which an end of the interval reaches 0.
     """
+    from scipy import stats
+
     finite = np.sort(draws[np.isfinite(draws)])
     failed = int(len(draws) - len(finite))
     se = float(np.std(finite, ddof=1))
