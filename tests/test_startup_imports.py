@@ -38,8 +38,8 @@ def _cpus() -> int:
     return local_worker_count()
 
 
-# estimation's and the report's libraries: imported by a run on a background thread during the
-# pass (jdl.engine.warmup), never by checking a spec
+# estimation's and the report's libraries: imported by the stages that use them, never by checking a
+# spec
 LATER = ("scipy.stats", "scipy.optimize", "statsmodels.stats.power", "statsmodels.duration.survfunc",
          "matplotlib", "jinja2.sandbox", "sklearn", "causalml", "ruamel.yaml", "jdl.report")
 FIXTURES = Path(__file__).parent / "fixtures" / "specs"
@@ -82,23 +82,3 @@ def test_an_unknown_estimator_still_fails_validation_before_any_data_is_read(tmp
     """)
     assert seen == {"status": 2, "later": []}
     assert not (tmp_path / "run").exists()
-
-
-def test_background_imports_load_every_module_a_spec_needs_after_the_pass() -> None:
-    seen = _imported_after(f"""
-        import json, sys, threading
-        from jdl.engine.warmup import BackgroundImports, modules_for
-        from jdl.spec import load_spec
-        spec = load_spec({str(FIXTURES / "minimal_records.yaml")!r}).spec
-        modules = modules_for(spec.model_copy(update={{"estimator": spec.estimator.model_copy(
-            update={{"method": "aipw"}})}}))
-        before = {{m: m in sys.modules for m in modules}}
-        imports = BackgroundImports(modules)
-        imports.start()
-        imports.start()  # a second start does nothing
-        imports.join()
-        print(json.dumps({{"before": any(before.values()), "after": all(m in sys.modules for m in modules),
-                          "failed": imports.failed, "statsmodels_api": "statsmodels.api" in modules,
-                          "threads": threading.active_count()}}))
-    """)
-    assert seen == {"before": False, "after": True, "failed": [], "statsmodels_api": True, "threads": 1}

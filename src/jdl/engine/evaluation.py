@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import logging
 import time
 from abc import ABC, abstractmethod
@@ -198,6 +199,12 @@ class Evaluation(ABC):
         # the unmatched differences need no matching: they are computed on a second thread while
         # the matching's serial parts leave a core idle, each one whole on that thread (the same
         # arithmetic as on the main thread); the estimation stage collects them in outcome order
+        # scipy.sparse and statsmodels add process-wide warning filters when first imported (the
+        # naive differences import scipy.stats): imported here, not on the second thread, so that a
+        # filter is never added while this thread is inside warnings.catch_warnings(), whose exit
+        # would drop it
+        importlib.import_module("scipy.sparse")
+        importlib.import_module("statsmodels.tools.sm_exceptions")
         background = background_executor("jdl-naive")
         try:
             treated_column = frame["treated"]

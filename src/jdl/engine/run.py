@@ -25,7 +25,6 @@ from jdl.engine.evaluation import Evaluation, StageClock
 from jdl.engine.progress import current_client
 from jdl.engine.records import RecordsEvaluation
 from jdl.engine.table import TableEvaluation
-from jdl.engine.warmup import BackgroundImports, modules_for, start_stage
 from jdl.errors import EvaluationCannotComplete, JdlUserError
 from jdl.sources.cache import FeatureCache
 from jdl.spec import LoadedSpec, canonical_spec_json, spec_sha256
@@ -226,24 +225,9 @@ def run_evaluation(
     """
     started = time.perf_counter()
     loaded = load_and_check(spec_path)
-    # estimation's and the report's libraries load on a thread while the pass runs (jdl.engine.warmup)
-    background_imports = BackgroundImports(modules_for(loaded.spec))
-    start_at = start_stage()
-    if start_at == "start":
-        background_imports.start()
-
-    def stage_started(name: str) -> None:
-        if name == start_at:
-            background_imports.start()
-        if on_stage is not None:
-            on_stage(name)
-
-    try:
-        return _run_checked(loaded, spec_path, started=started, out_dir=out_dir, scheduler=scheduler,
-                            on_stage=stage_started, cache_dir=cache_dir, use_cache=use_cache, progress=progress,
-                            local_scheduler=local_scheduler)
-    finally:
-        background_imports.join()
+    return _run_checked(loaded, spec_path, started=started, out_dir=out_dir, scheduler=scheduler,
+                        on_stage=on_stage, cache_dir=cache_dir, use_cache=use_cache, progress=progress,
+                        local_scheduler=local_scheduler)
 
 
 def _run_checked(
