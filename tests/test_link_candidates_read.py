@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from jdl.engine import link_read
 from jdl.engine import pool as pool_pass
 from jdl.engine.records import PEOPLE_LINK_COLUMNS
 from jdl.linkage import candidate_keys
@@ -45,7 +46,7 @@ def test_selected_read_gives_the_rows_of_the_whole_read(tmp_path: Path, row_grou
     keys = candidate_keys(cohort)
     (fragment,) = source.fragments()
     whole = pool_pass.link_candidates(source.read_fragment(fragment, PEOPLE_LINK_COLUMNS), keys)
-    selected = pool_pass.link_candidates_of(source, fragment, PEOPLE_LINK_COLUMNS, keys)
+    selected = link_read.candidates_of(source, fragment, keys)
     pd.testing.assert_frame_equal(selected.reset_index(drop=True), whole.reset_index(drop=True), check_exact=True)
     # person 1 by PNC (two spellings of one key), 7 by block; 3 has no date of birth, 8 no person_id
     assert selected["person_id"].tolist() == [1, 2, 7]
@@ -121,7 +122,6 @@ def test_compacting_test_agrees_with_the_regex_on_sliced_chunked_text() -> None:
 
 def test_arrow_candidate_rows_are_the_normalised_frames(tmp_path: Path) -> None:
     # the Arrow-side choice (key columns as read) against the choice on the normalised frame
-    from jdl.engine import link_read
 
     rng = np.random.default_rng(4)
     rows = 4000
@@ -151,7 +151,6 @@ def test_arrow_candidate_rows_are_the_normalised_frames(tmp_path: Path) -> None:
 
 
 def test_keys_from_arrow_are_the_keys_of_the_normalised_candidates(tmp_path: Path) -> None:
-    from jdl.engine import link_read
     from jdl.linkage import people_keys
 
     rng = np.random.default_rng(8)
@@ -209,7 +208,6 @@ def test_pnc_keys_of_many_shapes_agree_with_the_regexes() -> None:
 
 
 def test_a_fragment_without_candidates_gives_empty_keys_of_the_same_columns(tmp_path: Path) -> None:
-    from jdl.engine import link_read
     from jdl.linkage import people_keys
 
     messy_people(tmp_path / "people.parquet")

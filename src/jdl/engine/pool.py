@@ -419,18 +419,6 @@ def link_candidates(part: pd.DataFrame, keys: Any) -> pd.DataFrame:
     return linkage_stage.select_candidates(part.loc[part[national.REJECT_COLUMN].isna()], keys)
 
 
-# the people columns that decide whether a row is a linkage candidate, and its reject reason
-LINK_KEY_COLUMNS = ["person_id", "pnc_id", "date_of_birth", "sex"]
-
-
-def link_candidates_of(source: national.TableSource, fragment: Any, columns: list[str], keys: Any) -> pd.DataFrame:
-    """`link_candidates` of one people fragment, converting names only for the candidates."""
-    def select(part: pd.DataFrame) -> np.ndarray:
-        return part[national.REJECT_COLUMN].isna().to_numpy(dtype=bool) & linkage_stage.candidate_mask(part, keys)
-
-    return source.read_fragment_selected(fragment, columns, LINK_KEY_COLUMNS, select)
-
-
 def linked_events_of(source: national.TableSource, fragment: Any, ids: np.ndarray) -> pd.DataFrame:
     """Valid proven events of these people in one fragment (the filter is pushed into the scan)."""
     events = source.read_fragment(fragment, EVENT_COLUMNS, person_ids=ids)
@@ -482,7 +470,6 @@ __all__ = [
     "combine",
     "frames_task",
     "link_candidates",
-    "link_candidates_of",
     "linked_events_of",
     "people_of",
     "people_rows",
