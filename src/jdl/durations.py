@@ -71,9 +71,9 @@ _DAY_NS = 86_400_000_000_000
 
 
 @helper
-def _month_step(days: int, months: int) -> int:  # pragma: no cover - compiled
-    """A day number (days since 1970-01-01) `months` calendar months on, clipped to the month's last day,
-    in the proleptic Gregorian calendar (H. Hinnant's civil_from_days and days_from_civil)."""
+def civil_from_days(days: int) -> tuple[int, int, int]:  # pragma: no cover - compiled
+    """(year, month, day) of a day number (days since 1970-01-01), proleptic Gregorian (H. Hinnant's
+    civil_from_days; `//` floors, so the era needs no correction for negative day numbers)."""
     z = days + 719468
     era = z // 146097
     doe = z - era * 146097
@@ -83,6 +83,14 @@ def _month_step(days: int, months: int) -> int:  # pragma: no cover - compiled
     day = doy - (153 * mp + 2) // 5 + 1
     month = mp + 3 if mp < 10 else mp - 9
     year = yoe + era * 400 + (1 if month <= 2 else 0)
+    return year, month, day
+
+
+@helper
+def _month_step(days: int, months: int) -> int:  # pragma: no cover - compiled
+    """A day number (days since 1970-01-01) `months` calendar months on, clipped to the month's last day,
+    in the proleptic Gregorian calendar (H. Hinnant's civil_from_days and days_from_civil)."""
+    year, month, day = civil_from_days(days)
     total = year * 12 + (month - 1) + months
     year = total // 12
     month = total - year * 12 + 1

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from jdl.cohort.index_events import sort_key, stable_order
-from jdl.compiled import NAT, helper, kernel
-from jdl.durations import Duration
+from jdl.compiled import NAT, kernel
+from jdl.durations import Duration, civil_from_days
 from jdl.registry import Registry
 
 
@@ -190,22 +190,6 @@ def _whole_years_of_dates(earlier: pd.Series, later: pd.Series) -> pd.Series:
     return pd.Series(pd.arrays.FloatingArray(years, missing), index=later.index)
 
 
-@helper
-def _civil_date(days: int) -> tuple[int, int, int]:  # pragma: no cover
-    """(year, month, day) of a day number (days since 1970-01-01), proleptic Gregorian (H. Hinnant's
-    days_from_civil inverse)."""
-    z = days + 719468
-    era = (z if z >= 0 else z - 146096) // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    day = doy - (153 * mp + 2) // 5 + 1
-    month = mp + 3 if mp < 10 else mp - 9
-    year = yoe + era * 400 + (1 if month <= 2 else 0)
-    return year, month, day
-
-
 @kernel
 def _whole_years_of_days(start: np.ndarray, end: np.ndarray,
                          per_day: int) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
@@ -216,8 +200,8 @@ def _whole_years_of_days(start: np.ndarray, end: np.ndarray,
         if start[i] == NAT or end[i] == NAT:
             missing[i] = True
             continue
-        start_year, start_month, start_day = _civil_date(start[i] // per_day)
-        end_year, end_month, end_day = _civil_date(end[i] // per_day)
+        start_year, start_month, start_day = civil_from_days(start[i] // per_day)
+        end_year, end_month, end_day = civil_from_days(end[i] // per_day)
         before_birthday = end_month < start_month or (end_month == start_month and end_day < start_day)
         years[i] = end_year - start_year - (1 if before_birthday else 0)
     return years, missing
